@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* MessagePack encoding of file records (format v1, src/common/format.h). Writer only. */
+#ifndef TT_ENCODE_H
+#define TT_ENCODE_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *name,
+		   uint64_t start_ns);
+void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
+		  unsigned n);
+void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size,
+		  uint32_t stack_id, double probability);
+void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr);
+void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped,
+		  uint64_t dropped_bytes);
+void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
+		uint64_t end_ns);
+void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t bytes);
+void encode_snapshot(msgpack_packer *pk, uint64_t ts_ns, uint64_t nsites);
+
+/* Map helpers for the .meta records, whose body is a map of named facts. */
+void encode_str(msgpack_packer *pk, const char *s);
+void encode_kv_str(msgpack_packer *pk, const char *key, const char *val);
+void encode_kv_u64(msgpack_packer *pk, const char *key, uint64_t val);
+void encode_kv_i64(msgpack_packer *pk, const char *key, int64_t val);
+
+#endif /* TT_ENCODE_H */

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The list of registered thread handles: a liburcu RCU list. Adding takes a mutex
+ * (registration is rare); the writer walks it under an RCU read-side lock and is the
+ * only one that removes, after which it waits a grace period before freeing.
+ */
+#ifndef TT_REGISTRY_H
+#define TT_REGISTRY_H
+
+#include <stdint.h>
+#include <urcu/list.h>
+
+struct thagtrace_thread;
+
+extern struct cds_list_head registry_list;
+
+/* Open the registry for session `gen` (start) or close it (gen 0, the writer's final
+ * pass): once closed, registry_add fails, so the final pass sees every handle. */
+void registry_set_session(uint64_t gen);
+
+/* Add a handle created for session `gen`. Returns 0, or -1 if that session is no
+ * longer open (the caller then frees the handle). Any thread; takes the mutex. */
+int registry_add(struct thagtrace_thread *t, uint64_t gen);
+
+/* Writer: unlink a handle; free it only after urcu_memb_synchronize_rcu(). */
+void registry_remove(struct thagtrace_thread *t);
+
+/* Number of handles on the list (a snapshot; for statistics). */
+uint64_t registry_count(void);
+
+#endif /* TT_REGISTRY_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* SPSC ring: set-up and the consumer side. The producer side is inline in ring.h. */
+#include "ring.h"
+
+#include <assert.h>
+#include <string.h>
+
+void ring_init(struct ring *r, void *data, uint64_t capacity)
+{
+	assert(capacity >= RING_MIN_BYTES && (capacity & (capacity - 1)) == 0);
+	memset(r, 0, sizeof(*r));
+	r->data = data;
+	r->capacity = capacity;
+	r->mask = capacity - 1;
+}
+
+uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx)
+{
+	uint64_t tail = load_relaxed(&r->tail); /* only we write it */
+	/* Pairs with store_release(&head) in ring_commit: records up to head are
+	 * complete. */
+	uint64_t head = load_acquire(&r->head);
+	uint64_t released = tail, visited = 0;
+	const uint64_t batch = r->capacity / 4;
+	/* At most one ring's worth per call, so a producer as fast as we are cannot keep
+	 * the writer here while the other rings fill. */
+	const uint64_t limit = tail + r->capacity;
+	int stop = 0;
+
+	while (tail != head && !stop) {
+		const struct ring_rec *rec = (const struct ring_rec *)(r->data + (tail & r->mask));
+		uint32_t len = rec->len;
+		assert(len >= sizeof(*rec) && len % RING_ALIGN == 0 && len <= head - tail);
+		if (rec->type != RING_REC_PAD) {
+			stop = visit(rec, ctx);
+			visited++;
+		}
+		tail += len;
+		if (tail - released >= batch) {
+			/* Pairs with the producer's load_acquire(&tail): we are done reading
+			 * the bytes before tail, so it may overwrite them. */
+			store_release(&r->tail, tail);
+			released = tail;
+		}
+		if (tail == head && !stop && tail < limit)
+			head = load_acquire(&r->head); /* take what arrived meanwhile */
+	}
+	counter_add_single_writer(&r->recorded, visited);
+	store_release(&r->tail, tail);
+	return visited;
+}

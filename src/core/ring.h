@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Single-producer / single-consumer byte ring of variable-length records.
+ *
+ * Who runs what, concurrently:
+ *   - ring_reserve / ring_commit / ring_drop: the producer (the owning application
+ *     thread) only, one call at a time. Lock-free, no syscall, no allocation.
+ *   - ring_drain: the consumer (the writer thread) only. It may run at the same time
+ *     as the producer's reserve/commit.
+ *   - ring_used / the counters: any thread (relaxed reads, may lag).
+ * A record never straddles the end of the buffer: when it does not fit in the
+ * contiguous space left, the producer writes a PAD record to the end and wraps.
+ * A full ring never blocks and never overwrites unread data: the event is dropped
+ * and counted.
+ */
+#ifndef TT_RING_H
+#define TT_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/atomic.h"
+
+/* Every record starts with this header; len includes it and is a multiple of 8. */
+struct ring_rec {
+	uint32_t len;
+	uint16_t type;
+	uint16_t aux;
+};
+
+#define RING_REC_PAD 0
+#define RING_ALIGN 8u
+#define RING_MIN_BYTES 8192u
+
+struct ring {
+	/* Producer line. head: written by the producer (store_release in ring_commit,
+	 * pairs with the consumer's load_acquire in ring_drain). The rest is written by
+	 * the producer only and read relaxed by anyone for statistics. */
+	tt_cacheline_aligned _Atomic uint64_t head;
+	uint64_t tail_cache; /* producer-private copy of tail; may lag */
+	uint64_t reserve_pos; /* producer-private: where the reserved record starts */
+	_Atomic uint64_t emitted;       /* every event offered, kept or not */
+	_Atomic uint64_t dropped;       /* events not kept: ring full */
+	_Atomic uint64_t dropped_bytes; /* bytes of dropped allocation events */
+
+	/* Consumer line. tail: written by the consumer (store_release after reading,
+	 * pairs with the producer's load_acquire when it refreshes tail_cache), so the
+	 * producer never reuses bytes the consumer is still reading. */
+	tt_cacheline_aligned _Atomic uint64_t tail;
+	_Atomic uint64_t recorded; /* records taken out by the consumer */
+
+	/* Read-only after ring_init: both sides read. */
+	tt_cacheline_aligned unsigned char *data;
+	uint64_t capacity; /* bytes, power of two */
+	uint64_t mask;
+};
+
+_Static_assert(offsetof(struct ring, tail) - offsetof(struct ring, head) >= TT_CACHELINE,
+	       "producer and consumer fields share a cache line");
+_Static_assert(offsetof(struct ring, data) - offsetof(struct ring, tail) >= TT_CACHELINE,
+	       "consumer fields share a cache line with read-only fields");
+
+/* Set up `r` over caller-owned `data` of `capacity` bytes (power of two, at least
+ * RING_MIN_BYTES). The caller keeps ownership of both. */
+void ring_init(struct ring *r, void *data, uint64_t capacity);
+
+/* The largest record ring_reserve accepts for this ring. */
+static inline uint32_t ring_max_record(const struct ring *r)
+{
+	return (uint32_t)(r->capacity / 4);
+}
+
+/*
+ * Producer: reserve `len` bytes (a multiple of RING_ALIGN, at most ring_max_record)
+ * for one record and return where to write it, or NULL if the ring is full (nothing
+ * counted: the caller decides whether that is a drop). Call ring_commit or nothing.
+ * Steps:
+ *  A. From head and the cached tail, compute the free space, counting the PAD needed
+ *     when the record does not fit before the end of the buffer.
+ *  B. If that looks too small, refresh the cached tail (load_acquire of tail) and
+ *     recompute; still too small means full.
+ *  C. Write the PAD header (if wrapping); it is published with the record by C's
+ *     store_release in ring_commit, never before.
+ */
+static inline void *ring_reserve(struct ring *r, uint32_t len)
+{
+	uint64_t head = load_relaxed(&r->head); /* only we write it */
+	uint64_t off = head & r->mask;
+	uint64_t contig = r->capacity - off;
+	uint64_t need = len <= contig ? len : contig + len;
+	/* A */
+	if (head + need - r->tail_cache > r->capacity) {
+		/* B */
+		r->tail_cache = load_acquire(&r->tail);
+		if (head + need - r->tail_cache > r->capacity)
+			return NULL;
+	}
+	/* C */
+	if (len > contig) {
+		struct ring_rec *pad = (struct ring_rec *)(r->data + off);
+		pad->len = (uint32_t)contig;
+		pad->type = RING_REC_PAD;
+		pad->aux = 0;
+		head += contig;
+		off = 0;
+	}
+	r->reserve_pos = head;
+	return r->data + off;
+}
+
+/*
+ * Producer: publish the record reserved last (its header already filled in, len
+ * equal to the reserved length). Returns true when this commit made the ring cross
+ * half full, the moment to wake the consumer early.
+ */
+static inline bool ring_commit(struct ring *r, uint32_t len)
+{
+	uint64_t old_head = load_relaxed(&r->head);
+	uint64_t new_head = r->reserve_pos + len;
+	uint64_t half = r->capacity / 2;
+	/* Pairs with the consumer's load_acquire(&head): the record bytes are visible
+	 * before the consumer can see the new head. */
+	store_release(&r->head, new_head);
+	counter_add_single_writer(&r->emitted, 1);
+	if (old_head - r->tail_cache < half && new_head - r->tail_cache >= half) {
+		/* Crossed half by the cached tail: check the real one (one shared read per
+		 * crossing, not per event). */
+		r->tail_cache = load_acquire(&r->tail);
+		return new_head - r->tail_cache >= half;
+	}
+	return false;
+}
+
+/* Producer: count an event that could not be kept (ring full, or a nested call). */
+static inline void ring_drop(struct ring *r, uint64_t alloc_bytes)
+{
+	counter_add_single_writer(&r->emitted, 1);
+	counter_add_single_writer(&r->dropped, 1);
+	counter_add_single_writer(&r->dropped_bytes, alloc_bytes);
+}
+
+/* Bytes written and not yet consumed (any thread; a snapshot). */
+static inline uint64_t ring_used(struct ring *r)
+{
+	return load_acquire(&r->head) - load_acquire(&r->tail);
+}
+
+/* Consumer callback: one record (never a PAD). Return 0 to go on, non-zero to stop
+ * the drain after this record (it still counts as consumed). */
+typedef int (*ring_visit_fn)(const struct ring_rec *rec, void *ctx);
+
+/*
+ * Consumer: visit the records published so far, in order, and release their space to
+ * the producer as it goes (every quarter ring, and at the end). Takes at most about
+ * one ring's worth of bytes per call; call again until it returns 0 to empty a ring
+ * that is still being filled. Returns the number of records visited. Consumer only.
+ */
+uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx);
+
+#endif /* TT_RING_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* Exact call-site table: insert, growth and the reader's snapshot. */
+#include "sites.h"
+
+#include <sys/mman.h>
+
+#include "thagtrace.h"
+
+static struct site_table *table_map(uint64_t capacity)
+{
+	size_t bytes = sizeof(struct site_table) + capacity * sizeof(struct site_entry);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct site_table *t = p; /* anonymous memory is zero: every slot empty */
+	t->capacity = capacity;
+	t->map_bytes = bytes;
+	return t;
+}
+
+int sites_init(struct sites *s)
+{
+	struct site_table *t = table_map(SITES_INITIAL_CAPACITY);
+	if (!t)
+		return THAGTRACE_ENOMEM;
+	store_relaxed(&s->table, t);
+	store_relaxed(&s->retired, NULL);
+	store_relaxed(&s->other_count, 0);
+	store_relaxed(&s->other_bytes, 0);
+	s->other_written = 0;
+	return 0;
+}
+
+static void table_unmap_list(struct site_table *t)
+{
+	while (t) {
+		struct site_table *next = t->retired_next;
+		munmap(t, t->map_bytes);
+		t = next;
+	}
+}
+
+void sites_fini(struct sites *s)
+{
+	table_unmap_list(exchange_acq_rel(&s->retired, NULL));
+	struct site_table *t = load_relaxed(&s->table);
+	if (t)
+		munmap(t, t->map_bytes);
+	store_relaxed(&s->table, NULL);
+}
+
+/* Place an entry in a table known to have room; owner only. */
+static void table_place(struct site_table *t, uint64_t site, uint64_t count, uint64_t bytes,
+			uint64_t written)
+{
+	uint64_t mask = t->capacity - 1;
+	uint64_t i = sites_hash(site) & mask;
+	while (load_relaxed(&t->e[i].site))
+		i = (i + 1) & mask;
+	store_relaxed(&t->e[i].count, count);
+	store_relaxed(&t->e[i].bytes, bytes);
+	t->e[i].written_count = written;
+	/* Pairs with the reader's load_acquire(&site) in sites_snapshot. */
+	store_release(&t->e[i].site, site);
+	t->used++;
+}
+
+static void table_grow(struct sites *s, struct site_table *old)
+{
+	struct site_table *t = table_map(old->capacity * 2);
+	if (!t)
+		return; /* keep filling the old one; past 7/8 full we count as "other" */
+	for (uint64_t i = 0; i < old->capacity; i++) {
+		uint64_t k = load_relaxed(&old->e[i].site);
+		if (k)
+			table_place(t, k, load_relaxed(&old->e[i].count),
+				    load_relaxed(&old->e[i].bytes), old->e[i].written_count);
+	}
+	/* Pairs with load_acquire(&table) in sites_snapshot: the copied entries are
+	 * visible before the new table is. */
+	store_release(&s->table, t);
+	struct site_table *head = load_relaxed(&s->retired);
+	do {
+		old->retired_next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&s->retired, &head, old,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+void sites_insert(struct sites *s, uint64_t site, uint64_t size)
+{
+	struct site_table *t = load_relaxed(&s->table);
+	if (site && t->used + 1 > t->capacity * 3 / 4) {
+		table_grow(s, t);
+		t = load_relaxed(&s->table);
+	}
+	if (!site || t->used + 1 > t->capacity * 7 / 8) {
+		counter_add_single_writer(&s->other_count, 1);
+		counter_add_single_writer(&s->other_bytes, size);
+		return;
+	}
+	table_place(t, site, 1, size, 0);
+}
+
+uint64_t sites_snapshot(struct sites *s, sites_visit_fn visit, void *ctx)
+{
+	/* A table retired before this exchange is no longer current, and we hold no
+	 * pointer into it from an earlier pass: safe to unmap. */
+	table_unmap_list(exchange_acq_rel(&s->retired, NULL));
+	struct site_table *t = load_acquire(&s->table);
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < t->capacity; i++) {
+		struct site_entry *e = &t->e[i];
+		uint64_t k = load_acquire(&e->site);
+		if (!k)
+			continue;
+		uint64_t c = load_relaxed(&e->count);
+		if (c == e->written_count)
+			continue;
+		visit(k, c, load_relaxed(&e->bytes), ctx);
+		e->written_count = c;
+		n++;
+	}
+	uint64_t oc = load_relaxed(&s->other_count);
+	if (oc != s->other_written) {
+		visit(0, oc, load_relaxed(&s->other_bytes), ctx);
+		s->other_written = oc;
+		n++;
+	}
+	return n;
+}

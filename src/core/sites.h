@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Exact per-thread call-site table: count and bytes of every allocation per call site
+ * (return address), sampled or not. One writer (the owning thread) and one reader
+ * (the writer thread, for .freq snapshots); no RMW atomics on the owner's path.
+ * The table grows by mmap (rare); a replaced table is handed to the reader, which
+ * unmaps it on its next pass, when it can no longer hold a pointer into it.
+ */
+#ifndef TT_SITES_H
+#define TT_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/atomic.h"
+
+struct site_entry {
+	/* site: 0 = empty. Owner stores count/bytes, then store_release(site) on insert;
+	 * the reader load_acquire(site)s before reading count/bytes. */
+	_Atomic uint64_t site;
+	_Atomic uint64_t count;
+	_Atomic uint64_t bytes;
+	uint64_t written_count; /* reader-private: count at the last snapshot */
+};
+
+struct site_table {
+	uint64_t capacity; /* entries, power of two */
+	uint64_t used;     /* owner-private */
+	size_t map_bytes;
+	struct site_table *retired_next;
+	struct site_entry e[];
+};
+
+struct sites {
+	_Atomic(struct site_table *) table;   /* owner store_release; reader load_acquire */
+	_Atomic(struct site_table *) retired; /* owner pushes (CAS), reader takes (exchange) */
+	_Atomic uint64_t other_count;         /* site 0 or table full: not attributed */
+	_Atomic uint64_t other_bytes;
+	uint64_t other_written;               /* reader-private */
+};
+
+#define SITES_INITIAL_CAPACITY 256u
+
+/* Map the first table. Returns 0 or THAGTRACE_ENOMEM. */
+int sites_init(struct sites *s);
+
+/* Unmap every table; nobody may use `s` any more. */
+void sites_fini(struct sites *s);
+
+/* Owner slow path: insert `site` (not present) with its first allocation. */
+void sites_insert(struct sites *s, uint64_t site, uint64_t size);
+
+static inline uint64_t sites_hash(uint64_t site)
+{
+	return (site * 0x9E3779B97F4A7C15ull) >> 20;
+}
+
+/* Owner: count one allocation of `size` bytes at `site`. Lock-free, no syscall in the
+ * common case (an insert that grows the table maps memory). */
+static inline void sites_add(struct sites *s, uint64_t site, uint64_t size)
+{
+	struct site_table *t = load_relaxed(&s->table); /* only we write it */
+	uint64_t mask = t->capacity - 1;
+	for (uint64_t i = sites_hash(site) & mask;; i = (i + 1) & mask) {
+		uint64_t k = load_relaxed(&t->e[i].site);
+		if (k == site && site) {
+			counter_add_single_writer(&t->e[i].count, 1);
+			counter_add_single_writer(&t->e[i].bytes, size);
+			return;
+		}
+		if (k == 0) {
+			sites_insert(s, site, size);
+			return;
+		}
+	}
+}
+
+/* Reader callback for each site whose count changed since the last snapshot. */
+typedef void (*sites_visit_fn)(uint64_t site, uint64_t count, uint64_t bytes, void *ctx);
+
+/* Reader: unmap retired tables, then visit changed sites (site 0 = unattributed).
+ * Returns the number visited. */
+uint64_t sites_snapshot(struct sites *s, sites_visit_fn visit, void *ctx);
+
+#endif /* TT_SITES_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* Thread handles: creation (one mmap), stack bounds, register/unregister hand-over. */
+#define _GNU_SOURCE
+#include "thread.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+#include "registry.h"
+#include "tracer.h"
+
+static size_t round_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static void stack_bounds(struct thagtrace_thread *t)
+{
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return;
+	if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+		t->stack_lo = (uintptr_t)addr;
+		t->stack_hi = (uintptr_t)addr + size;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t head = round_up(sizeof(struct thagtrace_thread), page);
+	size_t ring_bytes = (size_t)tt_cfg.ring_kb * 1024;
+	size_t total = head + ring_bytes;
+	void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		*err = THAGTRACE_ENOMEM;
+		return NULL;
+	}
+	struct thagtrace_thread *t = p; /* zero-filled */
+	ring_init(&t->ring, (char *)p + head, ring_bytes);
+	if (sites_init(&t->sites) != 0) {
+		munmap(p, total);
+		*err = THAGTRACE_ENOMEM;
+		return NULL;
+	}
+	t->map_bytes = total;
+	t->generation = generation;
+	t->max_frames = tt_cfg.max_frames;
+	t->fd_events = t->fd_freq = -1;
+	t->pid = (int32_t)getpid();
+	t->tid = (int32_t)syscall(SYS_gettid);
+	t->start_ns = tt_now_ns();
+	if (name) {
+		strncpy(t->name, name, sizeof(t->name) - 1);
+	} else {
+		char buf[16] = "";
+		pthread_getname_np(pthread_self(), buf, sizeof(buf));
+		memcpy(t->name, buf, sizeof(t->name) - 1);
+	}
+	stack_bounds(t);
+	store_relaxed(&t->state, TH_ACTIVE);
+	return t;
+}
+
+void thread_destroy(struct thagtrace_thread *t)
+{
+	if (!t)
+		return;
+	sites_fini(&t->sites);
+	munmap(t, t->map_bytes);
+}
+
+struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err)
+{
+	int dummy;
+	if (!err)
+		err = &dummy;
+	*err = 0;
+	uint64_t gen = load_acquire(&tt_active_gen);
+	if (!gen) {
+		*err = THAGTRACE_EDISABLED;
+		return NULL;
+	}
+	struct thagtrace_thread *t = thread_create(name, gen, err);
+	if (!t)
+		return NULL;
+	if (registry_add(t, gen) != 0) {
+		/* The session ended while we were setting up. */
+		thread_destroy(t);
+		*err = THAGTRACE_EDISABLED;
+		return NULL;
+	}
+	return t;
+}
+
+void thagtrace_thread_unregister(struct thagtrace_thread *t)
+{
+	if (!t)
+		return;
+	uint32_t expected = TH_ACTIVE;
+	/* Release: every event this thread recorded happens-before the writer's
+	 * load_acquire(&state) that sees RETIRING and drains the ring to the end. */
+	if (atomic_compare_exchange_strong_explicit(&t->state, &expected, TH_RETIRING,
+						    memory_order_acq_rel, memory_order_acquire)) {
+		tt_wake_writer();
+		return;
+	}
+	/* ORPHANED: the session stopped, the writer closed our files and dropped the
+	 * handle from its list; the end is ours. */
+	thread_destroy(t);
+}
+
+int thagtrace_thread_stats(const struct thagtrace_thread *ct, struct thagtrace_thread_stats *out)
+{
+	if (!ct || !out)
+		return THAGTRACE_EINVAL;
+	struct thagtrace_thread *t = (struct thagtrace_thread *)ct;
+	out->emitted = thread_emitted(t);
+	out->recorded = load_relaxed(&t->ring.recorded);
+	out->dropped = thread_dropped(t);
+	return 0;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-thread handle: one mmap'd block holding the thread's ring, its stack cache
+ * and its identity; its call-site table maps separately (it grows). Explicitly
+ * allocated at register, freed by the writer after unregister: no TLS destructor.
+ */
+#ifndef TT_THREAD_H
+#define TT_THREAD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <urcu/list.h>
+
+#include "ring.h"
+#include "sites.h"
+
+/* Ring record types (struct ring_rec.type); the writer turns each into file records. */
+enum {
+	EV_ALLOC = 1, /* struct ev_alloc; aux = frames that follow (0: stack_id known) */
+	EV_FREE = 2,  /* struct ev_free */
+};
+
+/* ev_alloc.stack_flags bit: h.aux frames follow and define stack_id in the file. */
+#define EV_STACK_DEFINES 0x80000000u
+
+struct ev_alloc {
+	struct ring_rec h;
+	uint32_t stack_id;
+	uint32_t stack_flags; /* TT_STACK_* when frames follow */
+	uint64_t ts;
+	uint64_t ptr;
+	uint64_t size;
+	double probability;
+	uint64_t frames[]; /* h.aux of them, leaf first: defines stack_id */
+};
+
+struct ev_free {
+	struct ring_rec h;
+	uint64_t ts;
+	uint64_t ptr;
+};
+
+/* Direct-mapped cache of the stacks this thread already wrote: a stack's frames go
+ * to the file once, later events name it by id. A 64-bit hash stands for the frames
+ * (see docs/format.md on collisions); an evicted stack is simply defined again under
+ * a new id. */
+#define STACK_CACHE_SLOTS 1024u
+struct stack_cache_entry {
+	uint64_t hash; /* 0 = empty */
+	uint32_t id;
+	uint32_t pad;
+};
+
+/* Handle states. The owner moves ACTIVE -> RETIRING (unregister); the writer moves
+ * ACTIVE -> ORPHANED at stop. Whoever loses the CAS race knows the other side owns
+ * the handle's end: a RETIRING handle is freed by the writer, an ORPHANED one by
+ * unregister. */
+enum { TH_ACTIVE = 1, TH_RETIRING = 2, TH_ORPHANED = 3 };
+
+struct thagtrace_thread {
+	struct ring ring;
+
+	/* Owner line: written by the owning thread only. busy is 1 while it records
+	 * (the reentrancy guard too); stop() reads it after a membarrier. */
+	tt_cacheline_aligned _Atomic uint32_t busy;
+	uint32_t next_stack_id;
+	uint64_t generation; /* session it was registered in */
+	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
+	uint32_t max_frames;
+	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
+	struct sites sites;
+
+	/* Handed over between owner and writer (CAS). */
+	tt_cacheline_aligned _Atomic uint32_t state;
+
+	/* Writer-private from here on. */
+	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
+	struct thagtrace_thread *retire_next;
+	int fd_events, fd_freq; /* -1 until the writer opens them */
+	uint64_t last_ts;        /* timestamp of the last event written (deltas) */
+	uint64_t drops_written;  /* dropped count in the last DROPS record */
+	uint64_t emitted_written;
+
+	/* Identity: set at register, read-only after. */
+	int32_t pid, tid;
+	char name[16];
+	uint64_t start_ns;
+	size_t map_bytes;
+
+	struct stack_cache_entry stack_cache[STACK_CACHE_SLOTS];
+};
+
+/* Counters as the handle's owner and the writer see them (relaxed snapshot). */
+static inline uint64_t thread_emitted(struct thagtrace_thread *t)
+{
+	return load_relaxed(&t->ring.emitted) + load_relaxed(&t->nested_drops);
+}
+static inline uint64_t thread_dropped(struct thagtrace_thread *t)
+{
+	return load_relaxed(&t->ring.dropped) + load_relaxed(&t->nested_drops);
+}
+
+/* Map and set up a handle for the calling thread; NULL with *err on failure. */
+struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err);
+
+/* Unmap a handle; nobody may reference it any more (after a grace period). */
+void thread_destroy(struct thagtrace_thread *t);
+
+#endif /* TT_THREAD_H */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Tracer lifecycle: configuration defaults and checks, start, stop, disable. */
+#define _GNU_SOURCE
+#include "tracer.h"
+
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "ring.h"
+#include "registry.h"
+#include "thread.h"
+#include "writer.h"
+
+_Atomic uint64_t tt_active_gen;
+bool tt_need_fence;
+struct thagtrace_config tt_cfg;
+
+static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t last_gen;
+static bool running;     /* under lifecycle: a writer exists and must be joined */
+static _Atomic int disabled_said;
+
+void thagtrace_config_init(struct thagtrace_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->ring_kb = 64;
+	cfg->flush_interval_ms = 100;
+	cfg->max_frames = 64;
+	cfg->zstd_level = 1;
+	cfg->sample_mode = THAGTRACE_SAMPLE_ALL;
+	cfg->poisson_mean = 512 * 1024;
+	cfg->min_size = 0;
+	strcpy(cfg->output_dir, "thagtrace-out");
+}
+
+/* Check every value; say what is wrong once on stderr. */
+static int config_check(const struct thagtrace_config *c)
+{
+	uint64_t ring = (uint64_t)c->ring_kb * 1024;
+	if (c->ring_kb < RING_MIN_BYTES / 1024 || c->ring_kb > (1u << 20) ||
+	    (c->ring_kb & (c->ring_kb - 1))) {
+		tt_log("ring size %u KiB must be a power of two from %u to %u", c->ring_kb,
+		       RING_MIN_BYTES / 1024, 1u << 20);
+		return THAGTRACE_EINVAL;
+	}
+	if (c->max_frames < 1 || c->max_frames > THAGTRACE_MAX_FRAMES_LIMIT) {
+		tt_log("max frames %u must be from 1 to %u", c->max_frames,
+		       THAGTRACE_MAX_FRAMES_LIMIT);
+		return THAGTRACE_EINVAL;
+	}
+	if (sizeof(struct ev_alloc) + 8ull * c->max_frames > ring / 4) {
+		tt_log("a ring of %u KiB is too small for stacks of %u frames", c->ring_kb,
+		       c->max_frames);
+		return THAGTRACE_EINVAL;
+	}
+	if (c->flush_interval_ms < 1 || c->flush_interval_ms > 60000) {
+		tt_log("flush interval %u ms must be from 1 to 60000", c->flush_interval_ms);
+		return THAGTRACE_EINVAL;
+	}
+	if (c->zstd_level < -7 || c->zstd_level > 19) {
+		tt_log("zstd level %d must be from -7 to 19", c->zstd_level);
+		return THAGTRACE_EINVAL;
+	}
+	if (c->sample_mode != THAGTRACE_SAMPLE_ALL) {
+		tt_log("sample mode %u is not available in this build (only \"all\")",
+		       c->sample_mode);
+		return THAGTRACE_EINVAL;
+	}
+	if (!c->output_dir[0] || !memchr(c->output_dir, '\0', sizeof(c->output_dir))) {
+		tt_log("output directory is empty or too long");
+		return THAGTRACE_EINVAL;
+	}
+	return 0;
+}
+
+/* Ask for expedited membarrier so producers can skip their fence (see thread_enter). */
+static void membarrier_setup(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	tt_need_fence = true;
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		tt_need_fence = false;
+}
+
+int thagtrace_start(const struct thagtrace_config *cfg)
+{
+	struct thagtrace_config c;
+	thagtrace_config_init(&c);
+	if (cfg) {
+		if (cfg->size < offsetof(struct thagtrace_config, output_dir) + 1)
+			return THAGTRACE_EINVAL;
+		memcpy(&c, cfg, cfg->size < sizeof(c) ? cfg->size : sizeof(c));
+		c.size = sizeof(c);
+	}
+	int rc = config_check(&c);
+	if (rc != 0)
+		return rc;
+
+	pthread_mutex_lock(&lifecycle);
+	if (running) {
+		pthread_mutex_unlock(&lifecycle);
+		return THAGTRACE_ESTATE;
+	}
+	tt_cfg = c;
+	membarrier_setup();
+	uint64_t gen = ++last_gen;
+	registry_set_session(gen);
+	rc = writer_start(&tt_cfg, tt_now_ns(), tt_realtime_ns());
+	if (rc == 0) {
+		running = true;
+		store_relaxed(&disabled_said, 0);
+		/* Release: tt_cfg and the writer are set up before anyone sees gen. */
+		store_seq_cst(&tt_active_gen, gen);
+	} else {
+		registry_set_session(0);
+	}
+	pthread_mutex_unlock(&lifecycle);
+	return rc;
+}
+
+int thagtrace_stop(void)
+{
+	pthread_mutex_lock(&lifecycle);
+	if (!running) {
+		pthread_mutex_unlock(&lifecycle);
+		return 0;
+	}
+	store_seq_cst(&tt_active_gen, 0);
+	/* Every thread now either sees gen 0 or has its busy flag visible to the
+	 * writer's final wait (see thread_enter). */
+	if (!tt_need_fence)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	writer_stop();
+	running = false;
+	pthread_mutex_unlock(&lifecycle);
+	return 0;
+}
+
+bool thagtrace_is_running(void)
+{
+	return load_relaxed(&tt_active_gen) != 0;
+}
+
+void tt_disable(const char *what, int err)
+{
+	store_seq_cst(&tt_active_gen, 0);
+	if (atomic_exchange(&disabled_said, 1) == 0)
+		tt_log("%s: %s; tracing disabled, the program runs on untraced", what,
+		       err ? strerrordesc_np(err) : "internal error");
+}
+
+const char *thagtrace_strerror(int code)
+{
+	switch (code) {
+	case THAGTRACE_OK:
+		return "success";
+	case THAGTRACE_EINVAL:
+		return "invalid argument or setting";
+	case THAGTRACE_ENOMEM:
+		return "out of memory";
+	case THAGTRACE_EIO:
+		return "cannot write the output";
+	case THAGTRACE_ESTATE:
+		return "not valid in the tracer's current state";
+	case THAGTRACE_EDROPPED:
+		return "event dropped (ring full), and counted";
+	case THAGTRACE_EDISABLED:
+		return "tracing is off";
+	case THAGTRACE_ESYSTEM:
+		return "a system call failed";
+	}
+	return "unknown error code";
+}
+
+const char *thagtrace_version(void)
+{
+#define TT_STR2(x) #x
+#define TT_STR(x) TT_STR2(x)
+	return TT_STR(THAGTRACE_VERSION_MAJOR) "." TT_STR(THAGTRACE_VERSION_MINOR) "." TT_STR(
+		THAGTRACE_VERSION_PATCH);
+}

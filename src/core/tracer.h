@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Process-wide tracer state shared by the core modules: on/off, settings, wake-up. */
+#ifndef TT_TRACER_H
+#define TT_TRACER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/atomic.h"
+#include "thagtrace.h"
+
+/*
+ * The running session's generation, or 0 when off. Written by start/stop/disable;
+ * read relaxed by producers on every event (with their busy flag set first; see
+ * thread_enter), so stop can wait for events in flight.
+ */
+extern _Atomic uint64_t tt_active_gen;
+
+/* Set when membarrier is unavailable: producers then need a full fence. */
+extern bool tt_need_fence;
+
+/* Settings of the running session; written before tt_active_gen is published. */
+extern struct thagtrace_config tt_cfg;
+
+/* Wake the writer now (producer, on a ring's half-full crossing). Signal-safe. */
+void tt_wake_writer(void);
+
+/* Internal failure: say so once on stderr and switch tracing off for good; the host
+ * program runs on. Safe from any thread, including the writer. */
+void tt_disable(const char *what, int err);
+
+#endif /* TT_TRACER_H */

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* Frame-pointer stack walk: bounded, checked against the stack's bounds, never faults. */
+#ifndef TT_UNWIND_FP_H
+#define TT_UNWIND_FP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Walk saved frame pointers from `fp` (a frame address, e.g. __builtin_frame_address(0)
+ * of the function whose caller is the leaf), storing return addresses leaf first into
+ * out[0..max). Every frame must lie inside [lo, hi) and strictly above the previous
+ * one, so a frame without a valid frame pointer ends the walk instead of faulting.
+ * Sets *truncated when it stopped at `max` with frames left. Returns the count.
+ * Lock-free, allocation-free, async-signal-safe.
+ */
+unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max,
+		   bool *truncated);
+
+#endif /* TT_UNWIND_FP_H */

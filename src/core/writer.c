@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/* The writer thread: drain loop, per-thread files, retirement of unregistered handles. */
+#define _GNU_SOURCE
+#include "writer.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu/rculist.h>
+#include <urcu/urcu-memb.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "encode.h"
+#include "meta.h"
+#include "registry.h"
+#include "sink.h"
+#include "thread.h"
+#include "tracer.h"
+
+/* A frame is closed once this much is encoded, so readers need bounded memory. */
+#define FRAME_TARGET (1u << 20)
+/* How long stop waits for one thread's event in flight before going on. */
+#define BUSY_WAIT_NS 1000000000ull
+
+/*
+ * Wake-up protocol (Dekker, all seq_cst):
+ *   producer: wake_word += 1; if (sleeping) futex_wake(wake_word)
+ *   writer:   sleeping = 1; if (wake_word == seen) futex_wait(wake_word, seen)
+ * Either the writer sees the new wake_word (and does not sleep, or futex_wait
+ * returns at once because the word changed), or the producer sees sleeping == 1.
+ */
+static _Atomic uint32_t wake_word;
+static _Atomic uint32_t writer_sleeping;
+
+static struct {
+	pthread_t thread;
+	_Atomic int stop;
+	bool failed; /* output broke: drain and discard, write nothing */
+	struct sink sink;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd_meta;
+	char dir[4096];
+	uint64_t flush_ns;
+	/* Totals over closed threads, for PROCESS_END. */
+	uint64_t threads, emitted, recorded, dropped;
+	_Atomic uint64_t records_written;
+} w;
+
+void tt_wake_writer(void)
+{
+	atomic_fetch_add_explicit(&wake_word, 1, memory_order_seq_cst);
+	if (load_seq_cst(&writer_sleeping))
+		syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+uint64_t writer_records_written(void)
+{
+	return load_relaxed(&w.records_written);
+}
+
+static void writer_fail(const char *what, const char *name, int err)
+{
+	char msg[4400];
+	snprintf(msg, sizeof(msg), "%s %s/%s", what, w.dir, name);
+	w.failed = true;
+	tt_disable(msg, err);
+}
+
+/* Compress what is encoded so far into one frame of fd. */
+static void flush_frame(int fd, const char *name)
+{
+	if (w.sb.size == 0)
+		return;
+	if (!w.failed && fd >= 0) {
+		int rc = sink_frame(&w.sink, fd, w.sb.data, w.sb.size);
+		if (rc != 0)
+			writer_fail("cannot write", name, -rc);
+	}
+	msgpack_sbuffer_clear(&w.sb);
+}
+
+static void file_base(const struct thagtrace_thread *t, unsigned n, char *out, size_t cap)
+{
+	if (n == 0)
+		snprintf(out, cap, "%d-%d", t->pid, t->tid);
+	else
+		snprintf(out, cap, "%d-%d.%u", t->pid, t->tid, n);
+}
+
+/*
+ * Open <pid>-<tid>.bin and .freq. A thread id the kernel reused (or a second
+ * session in this process) finds the names taken; it gets <pid>-<tid>.<n>.* instead.
+ */
+static void open_files(struct thagtrace_thread *t)
+{
+	char base[64], name[80];
+	for (unsigned n = 0; n < 100000; n++) {
+		file_base(t, n, base, sizeof(base));
+		snprintf(name, sizeof(name), "%s.bin", base);
+		int fd = sink_create(w.dir, name, TT_FILE_EVENTS);
+		if (fd == -EEXIST)
+			continue;
+		if (fd < 0) {
+			writer_fail("cannot create", name, -fd);
+			return;
+		}
+		snprintf(name, sizeof(name), "%s.freq", base);
+		int ff = sink_create(w.dir, name, TT_FILE_FREQ);
+		if (ff == -EEXIST) {
+			close(fd);
+			continue; /* leaves a header-only .bin behind; readers skip those */
+		}
+		if (ff < 0) {
+			close(fd);
+			writer_fail("cannot create", name, -ff);
+			return;
+		}
+		t->fd_events = fd;
+		t->fd_freq = ff;
+		t->last_ts = t->start_ns;
+		encode_thread(&w.pk, t->pid, t->tid, t->name, t->start_ns);
+		return;
+	}
+	writer_fail("no free file name for thread in", "", EEXIST);
+}
+
+struct drain_ctx {
+	struct thagtrace_thread *t;
+	uint64_t n;
+};
+
+static int visit_event(const struct ring_rec *rec, void *arg)
+{
+	struct drain_ctx *c = arg;
+	struct thagtrace_thread *t = c->t;
+	c->n++;
+	if (w.failed)
+		return 0;
+	switch (rec->type) {
+	case EV_ALLOC: {
+		const struct ev_alloc *ev = (const struct ev_alloc *)rec;
+		if (ev->stack_flags & EV_STACK_DEFINES)
+			encode_stack(&w.pk, ev->stack_id, ev->stack_flags & ~EV_STACK_DEFINES,
+				     ev->frames, ev->h.aux);
+		encode_alloc(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr, ev->size,
+			     ev->stack_id, ev->probability);
+		t->last_ts = ev->ts;
+		break;
+	}
+	case EV_FREE: {
+		const struct ev_free *ev = (const struct ev_free *)rec;
+		encode_free(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr);
+		t->last_ts = ev->ts;
+		break;
+	}
+	default:
+		break; /* cannot happen: only EV_* records are committed */
+	}
+	return w.sb.size >= FRAME_TARGET; /* stop: the caller closes the frame */
+}
+
+static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
+{
+	(void)arg;
+	if (!w.failed)
+		encode_site(&w.pk, site, count, bytes);
+}
+
+/*
+ * One thread's share of a pass. `closing`: the thread unregistered or the session
+ * ends, so its ring is quiescent: drain it to the end, write the final counters and
+ * close its files.
+ */
+static void thread_pass(struct thagtrace_thread *t, bool closing)
+{
+	char name[80];
+	if (t->fd_events < 0 && !w.failed)
+		open_files(t);
+	file_base(t, 0, name, sizeof(name));
+
+	/* Events. Bounded for a live ring, so one busy thread cannot starve the rest. */
+	struct drain_ctx c = {t, 0};
+	for (int round = 0; closing || round < 4; round++) {
+		uint64_t before = c.n;
+		ring_drain(&t->ring, visit_event, &c);
+		if (w.sb.size >= FRAME_TARGET)
+			flush_frame(t->fd_events, name);
+		if (c.n == before)
+			break;
+	}
+	fetch_add_relaxed(&w.records_written, c.n);
+
+	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
+	if (!w.failed && t->fd_events >= 0) {
+		if (dropped != t->drops_written || (closing && emitted != t->emitted_written)) {
+			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes));
+			t->drops_written = dropped;
+			t->emitted_written = emitted;
+		}
+		if (closing)
+			encode_end(&w.pk, emitted, load_relaxed(&t->ring.recorded), dropped,
+				   tt_now_ns());
+	}
+	flush_frame(t->fd_events, name);
+
+	/* Exact call-site counts: only what changed since the last snapshot. */
+	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
+	if (nsites && !w.failed)
+		encode_snapshot(&w.pk, tt_now_ns(), nsites);
+	flush_frame(t->fd_freq, name);
+
+	if (closing) {
+		if (t->fd_events >= 0)
+			close(t->fd_events);
+		if (t->fd_freq >= 0)
+			close(t->fd_freq);
+		t->fd_events = t->fd_freq = -1;
+		w.threads++;
+		w.emitted += emitted;
+		w.recorded += load_relaxed(&t->ring.recorded);
+		w.dropped += dropped;
+	}
+}
+
+/* Free retired handles: unlink, one grace period for the lot, then unmap. */
+static void retire(struct thagtrace_thread *list)
+{
+	if (!list)
+		return;
+	for (struct thagtrace_thread *t = list; t; t = t->retire_next)
+		registry_remove(t);
+	urcu_memb_synchronize_rcu();
+	while (list) {
+		struct thagtrace_thread *next = list->retire_next;
+		thread_destroy(list);
+		list = next;
+	}
+}
+
+/* One pass over every registered thread. */
+static void pass(bool final)
+{
+	struct thagtrace_thread *retired = NULL, *t;
+	urcu_memb_read_lock();
+	cds_list_for_each_entry_rcu(t, &registry_list, node)
+	{
+		/* Pairs with unregister's CAS (release): its events are all in the ring. */
+		uint32_t state = load_acquire(&t->state);
+		bool closing = state == TH_RETIRING || final;
+		thread_pass(t, closing);
+		if (state == TH_RETIRING) {
+			t->retire_next = retired;
+			retired = t;
+		} else if (final) {
+			uint32_t expected = TH_ACTIVE;
+			if (atomic_compare_exchange_strong_explicit(&t->state, &expected,
+								    TH_ORPHANED,
+								    memory_order_acq_rel,
+								    memory_order_acquire)) {
+				/* The owner frees it at unregister; we only unlink it. */
+				registry_remove(t);
+			} else {
+				/* It unregistered while we closed it: the end is ours. */
+				t->retire_next = retired;
+				retired = t;
+			}
+		}
+	}
+	urcu_memb_read_unlock();
+	retire(retired);
+}
+
+/* At stop: wait (bounded) until no thread is inside the event path. */
+static void wait_for_events_in_flight(void)
+{
+	struct thagtrace_thread *t;
+	urcu_memb_read_lock();
+	cds_list_for_each_entry_rcu(t, &registry_list, node)
+	{
+		uint64_t deadline = tt_now_ns() + BUSY_WAIT_NS;
+		/* Pairs with thread_leave's store_release(&busy, 0). */
+		while (load_acquire(&t->busy) && tt_now_ns() < deadline)
+			sched_yield();
+	}
+	urcu_memb_read_unlock();
+}
+
+static void sleep_until_woken(uint32_t seen)
+{
+	struct timespec ts = {(time_t)(w.flush_ns / 1000000000u),
+			      (long)(w.flush_ns % 1000000000u)};
+	store_seq_cst(&writer_sleeping, 1);
+	if (load_seq_cst(&wake_word) == seen && !load_seq_cst(&w.stop))
+		syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+	store_seq_cst(&writer_sleeping, 0);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "thagtrace-wr");
+	urcu_memb_register_thread();
+
+	while (!load_acquire(&w.stop)) {
+		uint32_t seen = load_seq_cst(&wake_word);
+		pass(false);
+		sleep_until_woken(seen);
+	}
+
+	/* Final: no new handle can join, nobody is mid-event (or we waited long
+	 * enough), so every ring drains to its end. */
+	registry_set_session(0);
+	wait_for_events_in_flight();
+	pass(true);
+
+	if (!w.failed) {
+		meta_encode_end(&w.pk, tt_now_ns(), w.threads, w.emitted, w.recorded, w.dropped);
+		flush_frame(w.fd_meta, "meta");
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	if (strlen(dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	strcpy(path, dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	return access(path, W_OK | X_OK) == 0 ? 0 : -errno;
+}
+
+static int create_meta(void)
+{
+	char name[64];
+	for (unsigned n = 0; n < 100000; n++) {
+		if (n == 0)
+			snprintf(name, sizeof(name), "%d.meta", (int)getpid());
+		else
+			snprintf(name, sizeof(name), "%d.%u.meta", (int)getpid(), n);
+		int fd = sink_create(w.dir, name, TT_FILE_META);
+		if (fd != -EEXIST)
+			return fd;
+	}
+	return -EEXIST;
+}
+
+int writer_start(const struct thagtrace_config *cfg, uint64_t start_mono, uint64_t start_real)
+{
+	memset(&w.sb, 0, sizeof(w.sb));
+	store_relaxed(&w.stop, 0);
+	store_relaxed(&w.records_written, 0);
+	w.failed = false;
+	w.threads = w.emitted = w.recorded = w.dropped = 0;
+	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
+	snprintf(w.dir, sizeof(w.dir), "%s", cfg->output_dir);
+
+	int rc = mkdir_p(w.dir);
+	if (rc != 0) {
+		tt_log("cannot use output directory %s: %s; tracing off", w.dir,
+		       strerrordesc_np(-rc));
+		return THAGTRACE_EIO;
+	}
+	if (sink_init(&w.sink, cfg->zstd_level) != 0) {
+		sink_fini(&w.sink);
+		return THAGTRACE_ENOMEM;
+	}
+	msgpack_sbuffer_init(&w.sb);
+	msgpack_packer_init(&w.pk, &w.sb, msgpack_sbuffer_write);
+
+	w.fd_meta = create_meta();
+	if (w.fd_meta < 0) {
+		tt_log("cannot create the process file in %s: %s; tracing off", w.dir,
+		       strerrordesc_np(-w.fd_meta));
+		rc = THAGTRACE_EIO;
+		goto fail;
+	}
+	meta_encode_process(&w.pk, cfg, start_mono, start_real);
+	rc = sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
+	msgpack_sbuffer_clear(&w.sb);
+	if (rc != 0) {
+		tt_log("cannot write the process file in %s: %s; tracing off", w.dir,
+		       strerrordesc_np(-rc));
+		rc = THAGTRACE_EIO;
+		goto fail;
+	}
+	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
+	if (rc != 0) {
+		tt_log("cannot start the writer thread: %s; tracing off", strerrordesc_np(rc));
+		rc = THAGTRACE_ESYSTEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (w.fd_meta >= 0)
+		close(w.fd_meta);
+	w.fd_meta = -1;
+	msgpack_sbuffer_destroy(&w.sb);
+	sink_fini(&w.sink);
+	return rc;
+}
+
+void writer_stop(void)
+{
+	store_seq_cst(&w.stop, 1);
+	tt_wake_writer();
+	pthread_join(w.thread, NULL);
+	if (w.fd_meta >= 0)
+		close(w.fd_meta);
+	w.fd_meta = -1;
+	msgpack_sbuffer_destroy(&w.sb);
+	sink_fini(&w.sink);
+}

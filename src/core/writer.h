@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer: one background thread (never traced, all signals blocked) that drains
+ * every registered ring at the flush interval, or at once when a ring crosses half
+ * full, and writes each thread's records to its own .bin/.freq files.
+ */
+#ifndef TT_WRITER_H
+#define TT_WRITER_H
+
+#include <stdint.h>
+
+#include "thagtrace.h"
+
+/* Create the output directory and the process file, then start the thread.
+ * Returns 0, THAGTRACE_EIO (directory or file), THAGTRACE_ENOMEM or
+ * THAGTRACE_ESYSTEM. Called by thagtrace_start with the tracer lock held. */
+int writer_start(const struct thagtrace_config *cfg, uint64_t start_mono, uint64_t start_real);
+
+/* Final pass and join: wait for events in flight, drain every ring, close every
+ * file (handles still registered become ORPHANED), write the process totals.
+ * Called by thagtrace_stop after the session generation was cleared. */
+void writer_stop(void);
+
+/* Drain counters for benchmarks and tests: records written since writer_start. */
+uint64_t writer_records_written(void);
+
+#endif /* TT_WRITER_H */

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Public API lifecycle: start/stop, register/unregister, errors, bad settings. */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "thagtrace.h"
+
+static struct thagtrace_config cfg_in(const char *dir)
+{
+	struct thagtrace_config c;
+	thagtrace_config_init(&c);
+	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
+	return c;
+}
+
+Test(api, config_defaults)
+{
+	struct thagtrace_config c;
+	thagtrace_config_init(&c);
+	cr_assert_eq(c.size, sizeof(c));
+	cr_assert_eq(c.ring_kb, 64);
+	cr_assert_leq(c.flush_interval_ms, 100);
+	cr_assert_geq(c.max_frames, 64);
+	cr_assert_str_eq(c.output_dir, "thagtrace-out");
+}
+
+Test(api, stop_twice_and_record_after_stop_are_harmless)
+{
+	const char *dir = support_tmpdir("api");
+	struct thagtrace_config c = cfg_in(dir);
+	cr_assert_eq(thagtrace_stop(), 0, "stop before start");
+	cr_assert_eq(thagtrace_start(&c), 0);
+	cr_assert(thagtrace_is_running());
+	cr_assert_eq(thagtrace_start(&c), THAGTRACE_ESTATE, "second start");
+	struct thagtrace_thread *t = thagtrace_thread_register("main", NULL);
+	cr_assert_not_null(t);
+	int x;
+	cr_assert_eq(thagtrace_record_alloc(t, &x, 4), 0);
+	cr_assert_eq(thagtrace_stop(), 0);
+	cr_assert_eq(thagtrace_stop(), 0);
+	cr_assert(!thagtrace_is_running());
+	errno = 1234;
+	cr_assert_eq(thagtrace_record_alloc(t, &x, 4), THAGTRACE_EDISABLED);
+	cr_assert_eq(thagtrace_record_free(t, &x), THAGTRACE_EDISABLED);
+	cr_assert_eq(errno, 1234, "errno preserved");
+	thagtrace_thread_unregister(t); /* after stop: frees it, no crash */
+	cr_assert_null(thagtrace_thread_register("late", &x));
+	cr_assert_eq(x, THAGTRACE_EDISABLED);
+
+	struct support_dir d;
+	cr_assert_eq(support_read_dir(dir, &d), 0, "%s", d.first_error);
+	cr_assert_eq(d.nthreads, 1);
+	cr_assert_eq(d.threads[0].allocs, 1, "the event before stop is on disk");
+	cr_assert(d.threads[0].has_end);
+	cr_assert(d.process_end_seen);
+	support_dir_free(&d);
+	support_rmdir(dir);
+}
+
+Test(api, restart_in_same_process_keeps_sessions_apart)
+{
+	const char *tmp = support_tmpdir("restart");
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s", tmp);
+	struct thagtrace_config c = cfg_in(dir);
+	int x;
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(thagtrace_start(&c), 0);
+		struct thagtrace_thread *t = thagtrace_thread_register(NULL, NULL);
+		for (int i = 0; i <= round; i++)
+			cr_assert_eq(thagtrace_record_alloc(t, &x, 8), 0);
+		thagtrace_thread_unregister(t);
+		cr_assert_eq(thagtrace_stop(), 0);
+	}
+	struct support_dir d;
+	cr_assert_eq(support_read_dir(dir, &d), 0, "%s", d.first_error);
+	cr_assert_eq(d.nmeta, 3, "one process file per session");
+	/* Same tid each round: the files are suffixed, not appended to. */
+	cr_assert_eq(d.nthreads, 1);
+	cr_assert_eq(d.threads[0].allocs, 1 + 2 + 3);
+	support_dir_free(&d);
+	support_rmdir(dir);
+}
+
+Test(api, bad_arguments)
+{
+	cr_assert_eq(thagtrace_record_alloc(NULL, NULL, 1), THAGTRACE_EINVAL);
+	cr_assert_eq(thagtrace_record_free(NULL, NULL), THAGTRACE_EINVAL);
+	cr_assert_eq(thagtrace_thread_stats(NULL, NULL), THAGTRACE_EINVAL);
+	thagtrace_thread_unregister(NULL);
+	for (int code = 0; code >= THAGTRACE_ERROR_LAST; code--)
+		cr_assert_str_neq(thagtrace_strerror(code), "unknown error code");
+	cr_assert_str_eq(thagtrace_strerror(-999), "unknown error code");
+	cr_assert_str_eq(thagtrace_version(), "0.1.0");
+}
+
+Test(api, invalid_settings_are_refused_with_one_line, .init = cr_redirect_stderr)
+{
+	struct thagtrace_config c;
+	thagtrace_config_init(&c);
+	c.ring_kb = 100; /* not a power of two */
+	cr_assert_eq(thagtrace_start(&c), THAGTRACE_EINVAL);
+	thagtrace_config_init(&c);
+	c.max_frames = 0;
+	cr_assert_eq(thagtrace_start(&c), THAGTRACE_EINVAL);
+	thagtrace_config_init(&c);
+	c.ring_kb = 8;
+	c.max_frames = 256; /* stacks would not fit a quarter ring */
+	cr_assert_eq(thagtrace_start(&c), THAGTRACE_EINVAL);
+	cr_assert(!thagtrace_is_running());
+	fflush(stderr);
+	cr_assert_stderr_eq_str(
+		"libthagtrace: ring size 100 KiB must be a power of two from 8 to 1048576\n"
+		"libthagtrace: max frames 0 must be from 1 to 256\n"
+		"libthagtrace: a ring of 8 KiB is too small for stacks of 256 frames\n");
+}
+
+Test(api, unwritable_output_directory, .init = cr_redirect_stderr)
+{
+	/* A path below a regular file: unwritable even for root. */
+	const char *tmp = support_tmpdir("unwritable");
+	char file[600], dir[700];
+	snprintf(file, sizeof(file), "%s/plainfile", tmp);
+	support_spit(file, "x", 1);
+	snprintf(dir, sizeof(dir), "%s/sub", file);
+	struct thagtrace_config c = cfg_in(dir);
+	cr_assert_eq(thagtrace_start(&c), THAGTRACE_EIO);
+	cr_assert(!thagtrace_is_running());
+	cr_assert_null(thagtrace_thread_register("x", NULL));
+	fflush(stderr);
+	char want[900];
+	snprintf(want, sizeof(want),
+		 "libthagtrace: cannot use output directory %s: Not a directory; tracing off\n",
+		 dir);
+	cr_assert_stderr_eq_str(want);
+	unlink(file);
+	support_rmdir(tmp);
+}
+
+Test(api, stats_and_unregister_flushes_everything)
+{
+	const char *dir = support_tmpdir("stats");
+	struct thagtrace_config c = cfg_in(dir);
+	c.flush_interval_ms = 60000; /* only unregister/stop make the writer drain */
+	cr_assert_eq(thagtrace_start(&c), 0);
+	struct thagtrace_thread *t = thagtrace_thread_register("worker", NULL);
+	static char block[64];
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(thagtrace_record_alloc(t, block + (i % 64), 32), 0);
+		cr_assert_eq(thagtrace_record_free(t, block + (i % 64)), 0);
+	}
+	struct thagtrace_thread_stats st;
+	cr_assert_eq(thagtrace_thread_stats(t, &st), 0);
+	cr_assert_eq(st.emitted, 2000);
+	cr_assert_eq(st.dropped, 0);
+	thagtrace_thread_unregister(t);
+	cr_assert_eq(thagtrace_stop(), 0);
+
+	struct support_dir d;
+	cr_assert_eq(support_read_dir(dir, &d), 0, "%s", d.first_error);
+	cr_assert_eq(d.nthreads, 1);
+	struct support_thread *th = &d.threads[0];
+	cr_assert_str_eq(th->name, "worker");
+	cr_assert_eq(th->allocs, 1000);
+	cr_assert_eq(th->frees, 1000);
+	cr_assert_eq(th->alloc_bytes, 32000);
+	cr_assert_eq(th->alloc_ptr_sum, th->free_ptr_sum);
+	cr_assert(th->has_end);
+	cr_assert_eq(th->end_emitted, 2000);
+	cr_assert_eq(th->end_recorded, 2000);
+	cr_assert_eq(th->end_dropped, 0);
+	cr_assert(th->stack_ids_ok);
+	cr_assert(th->ts_monotonic);
+	/* One call site in the loop: exact count and bytes in .freq. */
+	cr_assert_eq(th->nsites, 1);
+	cr_assert_eq(th->site_count, 1000);
+	cr_assert_eq(th->site_bytes, 32000);
+	cr_assert_eq(d.pe_threads, 1);
+	cr_assert_eq(d.pe_emitted, 2000);
+	support_dir_free(&d);
+	support_rmdir(dir);
+}

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* Format v1: exact round trip through the real writer, truncated tails, bad input. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "../src/analysis/decode.h"
+#include "../src/common/format.h"
+#include "support.h"
+#include "thagtrace.h"
+
+static char dir[512];
+
+/* Trace a known sequence on one thread in two flushes (so the .bin has several
+ * frames); return its .bin path in `bin`. */
+static void make_trace(char *bin, size_t cap)
+{
+	snprintf(dir, sizeof(dir), "%s", support_tmpdir("format"));
+	struct thagtrace_config c;
+	thagtrace_config_init(&c);
+	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
+	cr_assert_eq(thagtrace_start(&c), 0);
+	struct thagtrace_thread *t = thagtrace_thread_register("fmt", NULL);
+	cr_assert_not_null(t);
+	for (uint64_t i = 0; i < 300; i++) {
+		/* Stacks 0..9 of depth i%10+1, so ids repeat and definitions come once. */
+		uintptr_t frames[10];
+		for (unsigned k = 0; k <= i % 10; k++)
+			frames[k] = 0x1000 * (i % 10) + k + 0x400000;
+		double p = (i % 4 + 1) / 4.0;
+		cr_assert_eq(thagtrace_record_alloc_sampled(t, (void *)(0x10000 + 16 * i), i + 1,
+							    p, frames, (unsigned)(i % 10 + 1)),
+			     0);
+		if (i % 3 == 0)
+			cr_assert_eq(thagtrace_record_free(t, (void *)(0x10000 + 16 * i)), 0);
+		if (i == 149) {
+			/* Let the writer flush the first half as its own frame. */
+			struct thagtrace_thread_stats st;
+			do {
+				usleep(2000);
+				thagtrace_thread_stats(t, &st);
+			} while (st.recorded < st.emitted);
+			usleep(20000);
+		}
+	}
+	thagtrace_thread_unregister(t);
+	cr_assert_eq(thagtrace_stop(), 0);
+
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bin[0] = '\0';
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".bin"))
+			snprintf(bin, cap, "%s/%s", dir, e->d_name);
+	closedir(d);
+	cr_assert(bin[0], "no .bin written");
+}
+
+static void cleanup(void)
+{
+	support_rmdir(dir);
+}
+
+TestSuite(format, .fini = cleanup);
+
+Test(format, round_trip_exact)
+{
+	char bin[1024];
+	make_trace(bin, sizeof(bin));
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(bin, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	cr_assert_eq(tt_decoder_kind(d), TT_FILE_EVENTS);
+
+	struct tt_record r;
+	cr_assert_eq(tt_decoder_next(d, &r), 1);
+	cr_assert_eq(r.tag, TT_REC_THREAD);
+	cr_assert_str_eq(r.thread.name, "fmt");
+	cr_assert_eq(r.thread.pid, getpid());
+
+	uint64_t frames_of[10][10];
+	unsigned depth_of[10] = {0};
+	bool defined[64] = {false};
+	uint64_t i = 0, last_ts = 0, stacks = 0;
+	uint32_t id_for[10];
+	while (i < 300) {
+		cr_assert_eq(tt_decoder_next(d, &r), 1, "%s", tt_decoder_error(d));
+		if (r.tag == TT_REC_STACK) {
+			cr_assert_lt(r.stack.id, 64);
+			defined[r.stack.id] = true;
+			unsigned which = (unsigned)((r.stack.frames[0] - 0x400000) / 0x1000);
+			cr_assert_lt(which, 10);
+			depth_of[which] = r.stack.nframes;
+			memcpy(frames_of[which], r.stack.frames, r.stack.nframes * 8);
+			id_for[which] = r.stack.id;
+			cr_assert_eq(r.stack.flags, 0);
+			stacks++;
+			continue;
+		}
+		cr_assert_eq(r.tag, TT_REC_ALLOC, "record %lu", (unsigned long)i);
+		cr_assert_eq(r.alloc.ptr, 0x10000 + 16 * i);
+		cr_assert_eq(r.alloc.size, i + 1);
+		cr_assert_eq(r.alloc.probability, (i % 4 + 1) / 4.0, "probability is exact");
+		cr_assert(r.alloc.ts_ns >= last_ts);
+		last_ts = r.alloc.ts_ns;
+		unsigned which = (unsigned)(i % 10);
+		cr_assert(defined[r.alloc.stack_id], "stack defined before use");
+		cr_assert_eq(r.alloc.stack_id, id_for[which]);
+		cr_assert_eq(depth_of[which], which + 1);
+		for (unsigned k = 0; k <= which; k++)
+			cr_assert_eq(frames_of[which][k], 0x1000 * which + k + 0x400000);
+		if (i % 3 == 0) {
+			cr_assert_eq(tt_decoder_next(d, &r), 1);
+			cr_assert_eq(r.tag, TT_REC_FREE);
+			cr_assert_eq(r.free.ptr, 0x10000 + 16 * i);
+			cr_assert(r.free.ts_ns >= last_ts);
+			last_ts = r.free.ts_ns;
+		}
+		i++;
+	}
+	cr_assert_eq(stacks, 10, "each stack written once per file");
+	/* Closing records: the final counters, then END; nothing after. */
+	bool end = false;
+	while (tt_decoder_next(d, &r) == 1) {
+		if (r.tag == TT_REC_END) {
+			end = true;
+			cr_assert_eq(r.end.emitted, 400);
+			cr_assert_eq(r.end.recorded, 400);
+			cr_assert_eq(r.end.dropped, 0);
+		}
+	}
+	cr_assert(end);
+	cr_assert_geq(tt_decoder_frames(d), 2, "two flushes, two frames");
+	cr_assert(!tt_decoder_truncated(d, NULL));
+	tt_decoder_destroy(d);
+}
+
+/* Cut the file at every length: never a crash; a cut inside the last frame keeps
+ * every record of the frames before it and says "truncated". */
+Test(format, truncated_at_every_length)
+{
+	char bin[1024], cut[800];
+	make_trace(bin, sizeof(bin));
+	unsigned char *data;
+	long n = support_slurp(bin, &data);
+	cr_assert_gt(n, TT_HEADER_SIZE);
+	snprintf(cut, sizeof(cut), "%s/cut.bin", dir);
+
+	/* Records of the complete file, and where its last frame starts. */
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(bin, err, sizeof(err));
+	struct tt_record r;
+	uint64_t total = 0, before_last = 0, last_frame = 0;
+	while (tt_decoder_next(d, &r) == 1) {
+		if (r.frame_offset != last_frame) {
+			before_last = total;
+			last_frame = r.frame_offset;
+		}
+		total++;
+	}
+	tt_decoder_destroy(d);
+	cr_assert_gt(before_last, 0);
+
+	for (long len = 0; len < n; len++) {
+		support_spit(cut, data, (size_t)len);
+		d = tt_decoder_open(cut, err, sizeof(err));
+		if (len < (long)TT_HEADER_SIZE) {
+			cr_assert_null(d, "a %ld-byte file has no complete header", len);
+			cr_assert(strncmp(err, "offset ", 7) == 0, "%s", err);
+			continue;
+		}
+		cr_assert_not_null(d, "%s", err);
+		uint64_t got = 0;
+		int rc;
+		while ((rc = tt_decoder_next(d, &r)) == 1)
+			got++;
+		cr_assert_eq(rc, 0, "cut at %ld: a clean cut is not corruption: %s", len,
+			     tt_decoder_error(d));
+		uint64_t off = 0;
+		bool trunc = tt_decoder_truncated(d, &off);
+		if (len > (long)last_frame) {
+			cr_assert(trunc, "cut at %ld inside the last frame", len);
+			cr_assert_eq(off, last_frame);
+			cr_assert_eq(got, before_last, "records of complete frames survive");
+		}
+		cr_assert_leq(got, total);
+		tt_decoder_destroy(d);
+	}
+	free(data);
+}
+
+static void expect_error(const char *path, const char *want_prefix)
+{
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
+	if (d) {
+		struct tt_record r;
+		int rc;
+		while ((rc = tt_decoder_next(d, &r)) == 1)
+			;
+		cr_assert_eq(rc, -1, "expected an error like \"%s\"", want_prefix);
+		snprintf(err, sizeof(err), "%s", tt_decoder_error(d));
+		tt_decoder_destroy(d);
+	}
+	cr_assert(strncmp(err, want_prefix, strlen(want_prefix)) == 0, "got \"%s\", want \"%s\"",
+		  err, want_prefix);
+}
+
+Test(format, wrong_magic_version_and_empty)
+{
+	char bin[1024], bad[800];
+	make_trace(bin, sizeof(bin));
+	unsigned char *data;
+	long n = support_slurp(bin, &data);
+	snprintf(bad, sizeof(bad), "%s/bad.bin", dir);
+
+	support_spit(bad, "", 0);
+	expect_error(bad, "offset 0: empty file");
+
+	data[9] ^= 0xff; /* inside "THAGTRAC" */
+	support_spit(bad, data, (size_t)n);
+	expect_error(bad, "offset 0: bad magic, not a thagtrace file");
+	data[9] ^= 0xff;
+
+	data[16] = 2; /* version */
+	support_spit(bad, data, (size_t)n);
+	expect_error(bad, "offset 16: format version 2 is not supported");
+	data[16] = TT_FORMAT_VERSION;
+
+	support_spit(bad, "\x28\xb5\x2f\xfd plain zstd, not ours", 25);
+	expect_error(bad, "offset 0: bad magic");
+	free(data);
+}
+
+Test(format, corrupt_frame_names_its_offset)
+{
+	char bin[1024], bad[800];
+	make_trace(bin, sizeof(bin));
+	unsigned char *data;
+	long n = support_slurp(bin, &data);
+	snprintf(bad, sizeof(bad), "%s/bad.bin", dir);
+	/* Flip a byte in the middle of the first frame's compressed data. */
+	long at = TT_HEADER_SIZE + 20;
+	data[at] ^= 0x5a;
+	support_spit(bad, data, (size_t)n);
+	expect_error(bad, "offset 24: ");
+	/* Garbage after the last frame: an error at the garbage's offset. */
+	data[at] ^= 0x5a;
+	unsigned char *more = malloc((size_t)n + 16);
+	memcpy(more, data, (size_t)n);
+	memset(more + n, 0x41, 16);
+	support_spit(bad, more, (size_t)n + 16);
+	char want[64];
+	snprintf(want, sizeof(want), "offset %ld: corrupt compressed frame", n);
+	expect_error(bad, want);
+	free(more);
+	free(data);
+}
+
+/* Write a file of our format whose one frame holds `content`. */
+static void write_raw(const char *path, const void *content, size_t len)
+{
+	unsigned char hdr[TT_HEADER_SIZE];
+	tt_header_encode(hdr, TT_FILE_EVENTS);
+	size_t cap = ZSTD_compressBound(len);
+	unsigned char *buf = malloc(sizeof(hdr) + cap);
+	memcpy(buf, hdr, sizeof(hdr));
+	size_t c = ZSTD_compress(buf + sizeof(hdr), cap, content, len, 1);
+	cr_assert(!ZSTD_isError(c));
+	support_spit(path, buf, sizeof(hdr) + c);
+	free(buf);
+}
+
+Test(format, bad_records_inside_a_valid_frame)
+{
+	char bad[600];
+	snprintf(dir, sizeof(dir), "%s", support_tmpdir("records"));
+	snprintf(bad, sizeof(bad), "%s/rec.bin", dir);
+
+	write_raw(bad, "\xc1", 1); /* 0xc1: never used in MessagePack */
+	expect_error(bad, "offset 24: malformed MessagePack in record #1");
+
+	write_raw(bad, "\x05", 1); /* a bare integer */
+	expect_error(bad, "offset 24: record #1 is not a [tag, ...] array");
+
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 6); /* alloc with a string where the delta goes */
+	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+	msgpack_pack_str_with_body(&pk, "x", 1);
+	for (int i = 0; i < 3; i++)
+		msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 1.0);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: alloc record #1: field 1 is not a time delta");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 3); /* too few fields */
+	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, 1);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: alloc record #1 has 3 fields, needs 6");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 6); /* probability out of range */
+	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+	for (int i = 0; i < 4; i++)
+		msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 1.5);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: alloc record #1: field 5 is not a probability in (0, 1]");
+
+	/* Forward compatibility: an unknown tag is skipped, extra fields ignored. */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 99);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, TT_REC_FREE);
+	msgpack_pack_uint8(&pk, 7);
+	msgpack_pack_uint16(&pk, 0xbeef);
+	msgpack_pack_str_with_body(&pk, "future field", 12);
+	write_raw(bad, sb.data, sb.size);
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(bad, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	struct tt_record r;
+	cr_assert_eq(tt_decoder_next(d, &r), 1, "%s", tt_decoder_error(d));
+	cr_assert_eq(r.tag, TT_REC_FREE);
+	cr_assert_eq(r.free.ptr, 0xbeef);
+	cr_assert_eq(r.free.ts_ns, 7);
+	cr_assert_eq(tt_decoder_next(d, &r), 0);
+	tt_decoder_destroy(d);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Deterministic mutation fuzzing: whatever the damage, the decoder ends with a record
+ * count, a clean end or an error naming an offset; never a crash or a hang. */
+Test(format, mutations_never_crash, .timeout = 60)
+{
+	char bin[1024], bad[800];
+	make_trace(bin, sizeof(bin));
+	unsigned char *data;
+	long n = support_slurp(bin, &data);
+	unsigned char *m = malloc((size_t)n);
+	snprintf(bad, sizeof(bad), "%s/mut.bin", dir);
+	uint64_t seed = 42;
+	int errors = 0;
+	for (int iter = 0; iter < 2000; iter++) {
+		memcpy(m, data, (size_t)n);
+		int flips = 1 + iter % 4;
+		for (int k = 0; k < flips; k++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			long at = (long)((seed >> 33) % (uint64_t)n);
+			m[at] ^= (unsigned char)(1u << ((seed >> 20) & 7));
+		}
+		support_spit(bad, m, (size_t)n);
+		char err[512];
+		struct tt_decoder *d = tt_decoder_open(bad, err, sizeof(err));
+		if (!d) {
+			cr_assert(strncmp(err, "offset ", 7) == 0, "%s", err);
+			errors++;
+			continue;
+		}
+		struct tt_record r;
+		int rc;
+		uint64_t guard = 0;
+		while ((rc = tt_decoder_next(d, &r)) == 1)
+			cr_assert_lt(++guard, 100000, "runaway decode");
+		if (rc < 0) {
+			cr_assert(strncmp(tt_decoder_error(d), "offset ", 7) == 0, "%s",
+				  tt_decoder_error(d));
+			errors++;
+		}
+		tt_decoder_destroy(d);
+	}
+	cr_assert_gt(errors, 1500, "checksums catch nearly every flipped bit (%d/2000)", errors);
+	free(m);
+	free(data);
+}
