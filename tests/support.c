@@ -110,9 +110,9 @@ static void read_file(const char *path, struct support_dir *out)
 				}
 			if (!found)
 				t->stack_ids_ok = false;
-			if (r.alloc.ts_ns < last_ts)
+			if (r.alloc.ts < last_ts)
 				t->ts_monotonic = false;
-			last_ts = r.alloc.ts_ns;
+			last_ts = r.alloc.ts;
 			t->allocs++;
 			t->alloc_bytes += r.alloc.size;
 			t->alloc_ptr_sum += r.alloc.ptr;
@@ -120,9 +120,9 @@ static void read_file(const char *path, struct support_dir *out)
 			break;
 		}
 		case TT_REC_FREE:
-			if (r.free.ts_ns < last_ts)
+			if (r.free.ts < last_ts)
 				t->ts_monotonic = false;
-			last_ts = r.free.ts_ns;
+			last_ts = r.free.ts;
 			t->frees++;
 			t->free_ptr_sum += r.free.ptr;
 			break;

@@ -108,8 +108,8 @@ Test(format, round_trip_exact)
 		cr_assert_eq(r.alloc.ptr, 0x10000 + 16 * i);
 		cr_assert_eq(r.alloc.size, i + 1);
 		cr_assert_eq(r.alloc.probability, (i % 4 + 1) / 4.0, "probability is exact");
-		cr_assert(r.alloc.ts_ns >= last_ts);
-		last_ts = r.alloc.ts_ns;
+		cr_assert(r.alloc.ts >= last_ts);
+		last_ts = r.alloc.ts;
 		unsigned which = (unsigned)(i % 10);
 		cr_assert(defined[r.alloc.stack_id], "stack defined before use");
 		cr_assert_eq(r.alloc.stack_id, id_for[which]);
@@ -120,8 +120,8 @@ Test(format, round_trip_exact)
 			cr_assert_eq(tt_decoder_next(d, &r), 1);
 			cr_assert_eq(r.tag, TT_REC_FREE);
 			cr_assert_eq(r.free.ptr, 0x10000 + 16 * i);
-			cr_assert(r.free.ts_ns >= last_ts);
-			last_ts = r.free.ts_ns;
+			cr_assert(r.free.ts >= last_ts);
+			last_ts = r.free.ts;
 		}
 		i++;
 	}
@@ -338,7 +338,7 @@ Test(format, bad_records_inside_a_valid_frame)
 	cr_assert_eq(tt_decoder_next(d, &r), 1, "%s", tt_decoder_error(d));
 	cr_assert_eq(r.tag, TT_REC_FREE);
 	cr_assert_eq(r.free.ptr, 0xbeef);
-	cr_assert_eq(r.free.ts_ns, 7);
+	cr_assert_eq(r.free.ts, 7);
 	cr_assert_eq(tt_decoder_next(d, &r), 0);
 	tt_decoder_destroy(d);
 	msgpack_sbuffer_destroy(&sb);

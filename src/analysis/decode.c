@@ -62,7 +62,7 @@ const char *tt_record_tag_name(unsigned tag)
 		[TT_REC_DROPS] = "drops",     [TT_REC_END] = "end",
 		[TT_REC_SITE] = "site",       [TT_REC_SNAPSHOT] = "snapshot",
 		[TT_REC_PROCESS] = "process", [TT_REC_MODULES] = "modules",
-		[TT_REC_PROCESS_END] = "process-end",
+		[TT_REC_PROCESS_END] = "process-end", [TT_REC_CLOCK] = "clock",
 	};
 	return tag <= TT_REC_TAG_MAX && names[tag] ? names[tag] : "unknown";
 }
@@ -352,8 +352,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		memcpy(d->name, f[3].via.str.ptr, n);
 		d->name[n] = '\0';
 		rec->thread.name = d->name;
-		FIELD_U64(4, &rec->thread.start_ns);
-		d->last_ts = rec->thread.start_ns;
+		FIELD_U64(4, &rec->thread.start);
+		d->last_ts = rec->thread.start;
 		break;
 	}
 	case TT_REC_STACK: {
@@ -376,7 +376,7 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		if (!get_i64(&f[1], &s))
 			return bad_field(d, tag, 1, "a time delta");
 		d->last_ts += (uint64_t)s;
-		rec->alloc.ts_ns = d->last_ts;
+		rec->alloc.ts = d->last_ts;
 		FIELD_U64(2, &rec->alloc.ptr);
 		FIELD_U64(3, &rec->alloc.size);
 		FIELD_U32(4, &rec->alloc.stack_id);
@@ -390,7 +390,7 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		if (!get_i64(&f[1], &s))
 			return bad_field(d, tag, 1, "a time delta");
 		d->last_ts += (uint64_t)s;
-		rec->free.ts_ns = d->last_ts;
+		rec->free.ts = d->last_ts;
 		FIELD_U64(2, &rec->free.ptr);
 		break;
 	case TT_REC_DROPS:
@@ -402,7 +402,7 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		FIELD_U64(1, &rec->end.emitted);
 		FIELD_U64(2, &rec->end.recorded);
 		FIELD_U64(3, &rec->end.dropped);
-		FIELD_U64(4, &rec->end.end_ns);
+		FIELD_U64(4, &rec->end.end);
 		break;
 	case TT_REC_SITE:
 		FIELD_U64(1, &rec->site.site);
@@ -410,8 +410,13 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		FIELD_U64(3, &rec->site.bytes);
 		break;
 	case TT_REC_SNAPSHOT:
-		FIELD_U64(1, &rec->snapshot.ts_ns);
+		FIELD_U64(1, &rec->snapshot.ts);
 		FIELD_U64(2, &rec->snapshot.nsites);
+		break;
+	case TT_REC_CLOCK:
+		FIELD_U64(1, &rec->clock.ticks);
+		FIELD_U64(2, &rec->clock.mono_ns);
+		FIELD_U64(3, &rec->clock.real_ns);
 		break;
 	case TT_REC_PROCESS:
 	case TT_REC_PROCESS_END:

@@ -23,7 +23,7 @@ struct tt_record {
 		struct {
 			int32_t pid, tid;
 			const char *name; /* NUL-terminated; valid until the next call */
-			uint64_t start_ns;
+			uint64_t start; /* ticks */
 		} thread;
 		struct {
 			uint32_t id, flags;
@@ -31,26 +31,29 @@ struct tt_record {
 			const uint64_t *frames; /* leaf first; valid until the next call */
 		} stack;
 		struct {
-			uint64_t ts_ns; /* absolute CLOCK_MONOTONIC */
+			uint64_t ts; /* absolute ticks (see TT_REC_CLOCK) */
 			uint64_t ptr, size;
 			uint32_t stack_id;
 			double probability;
 		} alloc;
 		struct {
-			uint64_t ts_ns, ptr;
+			uint64_t ts, ptr; /* ticks, address */
 		} free;
 		struct {
 			uint64_t emitted, dropped, dropped_bytes;
 		} drops;
 		struct {
-			uint64_t emitted, recorded, dropped, end_ns;
+			uint64_t emitted, recorded, dropped, end; /* end in ticks */
 		} end;
 		struct {
 			uint64_t site, count, bytes;
 		} site;
 		struct {
-			uint64_t ts_ns, nsites;
+			uint64_t ts, nsites; /* ts in ticks */
 		} snapshot;
+		struct {
+			uint64_t ticks, mono_ns, real_ns;
+		} clock;
 		struct {
 			const msgpack_object *body; /* the record's map (PROCESS, PROCESS_END)
 						      or its [ts, list] (MODULES) */

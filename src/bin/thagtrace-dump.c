@@ -25,8 +25,8 @@ static void print_record(const struct tt_record *r)
 	printf("%s", tt_record_tag_name(r->tag));
 	switch (r->tag) {
 	case TT_REC_THREAD:
-		printf(" pid=%d tid=%d name=\"%s\" start_ns=%" PRIu64, r->thread.pid,
-		       r->thread.tid, r->thread.name, r->thread.start_ns);
+		printf(" pid=%d tid=%d name=\"%s\" start=%" PRIu64, r->thread.pid, r->thread.tid,
+		       r->thread.name, r->thread.start);
 		break;
 	case TT_REC_STACK:
 		printf(" id=%u flags=%u frames=", r->stack.id, r->stack.flags);
@@ -34,12 +34,12 @@ static void print_record(const struct tt_record *r)
 			printf("%s0x%" PRIx64, i ? "," : "", r->stack.frames[i]);
 		break;
 	case TT_REC_ALLOC:
-		printf(" ts_ns=%" PRIu64 " ptr=0x%" PRIx64 " size=%" PRIu64 " stack=%u p=%.17g",
-		       r->alloc.ts_ns, r->alloc.ptr, r->alloc.size, r->alloc.stack_id,
+		printf(" ts=%" PRIu64 " ptr=0x%" PRIx64 " size=%" PRIu64 " stack=%u p=%.17g",
+		       r->alloc.ts, r->alloc.ptr, r->alloc.size, r->alloc.stack_id,
 		       r->alloc.probability);
 		break;
 	case TT_REC_FREE:
-		printf(" ts_ns=%" PRIu64 " ptr=0x%" PRIx64, r->free.ts_ns, r->free.ptr);
+		printf(" ts=%" PRIu64 " ptr=0x%" PRIx64, r->free.ts, r->free.ptr);
 		break;
 	case TT_REC_DROPS:
 		printf(" emitted=%" PRIu64 " dropped=%" PRIu64 " dropped_bytes=%" PRIu64,
@@ -47,16 +47,19 @@ static void print_record(const struct tt_record *r)
 		break;
 	case TT_REC_END:
 		printf(" emitted=%" PRIu64 " recorded=%" PRIu64 " dropped=%" PRIu64
-		       " end_ns=%" PRIu64,
-		       r->end.emitted, r->end.recorded, r->end.dropped, r->end.end_ns);
+		       " end=%" PRIu64,
+		       r->end.emitted, r->end.recorded, r->end.dropped, r->end.end);
 		break;
 	case TT_REC_SITE:
 		printf(" site=0x%" PRIx64 " count=%" PRIu64 " bytes=%" PRIu64, r->site.site,
 		       r->site.count, r->site.bytes);
 		break;
 	case TT_REC_SNAPSHOT:
-		printf(" ts_ns=%" PRIu64 " sites=%" PRIu64, r->snapshot.ts_ns,
-		       r->snapshot.nsites);
+		printf(" ts=%" PRIu64 " sites=%" PRIu64, r->snapshot.ts, r->snapshot.nsites);
+		break;
+	case TT_REC_CLOCK:
+		printf(" ticks=%" PRIu64 " monotonic_ns=%" PRIu64 " realtime_ns=%" PRIu64,
+		       r->clock.ticks, r->clock.mono_ns, r->clock.real_ns);
 		break;
 	default:
 		putchar(' ');

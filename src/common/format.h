@@ -7,6 +7,11 @@
  * A file is: a 24-byte zstd skippable frame holding the file header below, then any
  * number of zstd frames (one per writer flush, content checksum on) whose
  * concatenated content is a sequence of MessagePack arrays [tag, field...].
+ *
+ * Timestamps in .bin and .freq are ticks of the process's clock, named in its .meta
+ * ("tsc" or "monotonic"); .meta CLOCK records pair ticks with CLOCK_MONOTONIC and
+ * CLOCK_REALTIME ns so readers can convert. "dt" fields are signed tick deltas from
+ * the previous timestamp in the same file (the THREAD record's start for the first).
  */
 #ifndef TT_FORMAT_H
 #define TT_FORMAT_H
@@ -35,20 +40,21 @@ enum tt_file_kind {
  */
 enum tt_record_tag {
 	/* .bin */
-	TT_REC_THREAD = 1, /* [1, pid, tid, name, start_ns] */
+	TT_REC_THREAD = 1, /* [1, pid, tid, name, start_ticks] */
 	TT_REC_STACK = 2,  /* [2, stack_id, flags, [frame, ...]] frames leaf first */
-	TT_REC_ALLOC = 3,  /* [3, dt_ns, ptr, size, stack_id, probability] */
-	TT_REC_FREE = 4,   /* [4, dt_ns, ptr] */
+	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] */
+	TT_REC_FREE = 4,   /* [4, dt, ptr] */
 	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes] cumulative */
-	TT_REC_END = 6,    /* [6, emitted, recorded, dropped, end_ns] clean close */
+	TT_REC_END = 6,    /* [6, emitted, recorded, dropped, end_ticks] clean close */
 	/* .freq */
 	TT_REC_SITE = 7,     /* [7, site, count, bytes] cumulative, exact */
-	TT_REC_SNAPSHOT = 8, /* [8, ts_ns, nsites] closes one table snapshot */
+	TT_REC_SNAPSHOT = 8, /* [8, ticks, nsites] closes one table snapshot */
 	/* .meta */
 	TT_REC_PROCESS = 9,  /* [9, {map of process facts}] */
-	TT_REC_MODULES = 10, /* [10, ts_ns, [[path, base, size, build_id], ...]] */
+	TT_REC_MODULES = 10, /* [10, ticks, [[path, base, size, build_id], ...]] */
 	TT_REC_PROCESS_END = 11, /* [11, {map of totals}] */
-	TT_REC_TAG_MAX = 11,
+	TT_REC_CLOCK = 12,       /* [12, ticks, monotonic_ns, realtime_ns] an anchor */
+	TT_REC_TAG_MAX = 12,
 };
 
 /* TT_REC_STACK flags */
@@ -61,7 +67,7 @@ static inline unsigned tt_record_min_fields(unsigned tag)
 		[TT_REC_THREAD] = 5, [TT_REC_STACK] = 4,    [TT_REC_ALLOC] = 6,
 		[TT_REC_FREE] = 3,   [TT_REC_DROPS] = 4,    [TT_REC_END] = 5,
 		[TT_REC_SITE] = 4,   [TT_REC_SNAPSHOT] = 3, [TT_REC_PROCESS] = 2,
-		[TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2,
+		[TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2, [TT_REC_CLOCK] = 4,
 	};
 	return tag <= TT_REC_TAG_MAX ? n[tag] : 0;
 }

@@ -14,14 +14,14 @@ void encode_str(msgpack_packer *pk, const char *s)
 }
 
 void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *name,
-		   uint64_t start_ns)
+		   uint64_t start_ticks)
 {
 	msgpack_pack_array(pk, 5);
 	msgpack_pack_uint8(pk, TT_REC_THREAD);
 	msgpack_pack_int32(pk, pid);
 	msgpack_pack_int32(pk, tid);
 	encode_str(pk, name);
-	msgpack_pack_uint64(pk, start_ns);
+	msgpack_pack_uint64(pk, start_ticks);
 }
 
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
@@ -67,14 +67,14 @@ void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped,
 }
 
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
-		uint64_t end_ns)
+		uint64_t end_ticks)
 {
 	msgpack_pack_array(pk, 5);
 	msgpack_pack_uint8(pk, TT_REC_END);
 	msgpack_pack_uint64(pk, emitted);
 	msgpack_pack_uint64(pk, recorded);
 	msgpack_pack_uint64(pk, dropped);
-	msgpack_pack_uint64(pk, end_ns);
+	msgpack_pack_uint64(pk, end_ticks);
 }
 
 void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t bytes)
@@ -86,12 +86,21 @@ void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t byt
 	msgpack_pack_uint64(pk, bytes);
 }
 
-void encode_snapshot(msgpack_packer *pk, uint64_t ts_ns, uint64_t nsites)
+void encode_snapshot(msgpack_packer *pk, uint64_t ticks, uint64_t nsites)
 {
 	msgpack_pack_array(pk, 3);
 	msgpack_pack_uint8(pk, TT_REC_SNAPSHOT);
-	msgpack_pack_uint64(pk, ts_ns);
+	msgpack_pack_uint64(pk, ticks);
 	msgpack_pack_uint64(pk, nsites);
+}
+
+void encode_clock(msgpack_packer *pk, uint64_t ticks, uint64_t mono_ns, uint64_t real_ns)
+{
+	msgpack_pack_array(pk, 4);
+	msgpack_pack_uint8(pk, TT_REC_CLOCK);
+	msgpack_pack_uint64(pk, ticks);
+	msgpack_pack_uint64(pk, mono_ns);
+	msgpack_pack_uint64(pk, real_ns);
 }
 
 void encode_kv_str(msgpack_packer *pk, const char *key, const char *val)

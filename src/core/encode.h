@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *name,
-		   uint64_t start_ns);
+		   uint64_t start_ticks);
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n);
 void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size,
@@ -16,9 +16,10 @@ void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr);
 void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped,
 		  uint64_t dropped_bytes);
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
-		uint64_t end_ns);
+		uint64_t end_ticks);
 void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t bytes);
-void encode_snapshot(msgpack_packer *pk, uint64_t ts_ns, uint64_t nsites);
+void encode_snapshot(msgpack_packer *pk, uint64_t ticks, uint64_t nsites);
+void encode_clock(msgpack_packer *pk, uint64_t ticks, uint64_t mono_ns, uint64_t real_ns);
 
 /* Map helpers for the .meta records, whose body is a map of named facts. */
 void encode_str(msgpack_packer *pk, const char *s);

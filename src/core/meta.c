@@ -49,7 +49,7 @@ static void pack_cmdline(msgpack_packer *pk)
 }
 
 void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
-			 uint64_t start_mono, uint64_t start_real)
+			 const char *clock_name)
 {
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -57,15 +57,13 @@ void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
 
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, TT_REC_PROCESS);
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 10);
 	encode_kv_i64(pk, "pid", getpid());
 	encode_kv_i64(pk, "ppid", getppid());
 	encode_kv_str(pk, "exe", exe);
 	encode_str(pk, "cmdline");
 	pack_cmdline(pk);
-	encode_kv_u64(pk, "start_ns", start_mono);
-	encode_kv_u64(pk, "start_realtime_ns", start_real);
-	encode_kv_str(pk, "clock", "CLOCK_MONOTONIC");
+	encode_kv_str(pk, "clock", clock_name);
 	encode_kv_u64(pk, "format_version", TT_FORMAT_VERSION);
 	encode_kv_str(pk, "library_version", thagtrace_version());
 	encode_kv_u64(pk, "page_size", (uint64_t)sysconf(_SC_PAGESIZE));
@@ -82,13 +80,12 @@ void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
 	encode_kv_i64(pk, "zstd_level", cfg->zstd_level);
 }
 
-void meta_encode_end(msgpack_packer *pk, uint64_t end_mono, uint64_t threads, uint64_t emitted,
+void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted,
 		     uint64_t recorded, uint64_t dropped)
 {
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, TT_REC_PROCESS_END);
-	msgpack_pack_map(pk, 5);
-	encode_kv_u64(pk, "end_ns", end_mono);
+	msgpack_pack_map(pk, 4);
 	encode_kv_u64(pk, "threads", threads);
 	encode_kv_u64(pk, "emitted", emitted);
 	encode_kv_u64(pk, "recorded", recorded);

@@ -10,10 +10,10 @@
 
 /* Encode the TT_REC_PROCESS record for this process. Not on the event path. */
 void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
-			 uint64_t start_mono, uint64_t start_real);
+			 const char *clock_name);
 
 /* Encode TT_REC_PROCESS_END with the session's totals. */
-void meta_encode_end(msgpack_packer *pk, uint64_t end_mono, uint64_t threads, uint64_t emitted,
+void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted,
 		     uint64_t recorded, uint64_t dropped);
 
 /* Name of a sample mode as the environment and the files spell it. */

@@ -81,7 +81,7 @@ static int push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 	ev->h.len = len;
 	ev->h.type = EV_ALLOC;
 	ev->h.aux = (uint16_t)nf;
-	ev->ts = tt_now_ns();
+	ev->ts = tt_ticks();
 	ev->ptr = (uint64_t)(uintptr_t)ptr;
 	ev->size = size;
 	ev->probability = probability;
@@ -177,7 +177,7 @@ int thagtrace_record_free(struct thagtrace_thread *t, const void *ptr)
 			ev->h.len = sizeof(*ev);
 			ev->h.type = EV_FREE;
 			ev->h.aux = 0;
-			ev->ts = tt_now_ns();
+			ev->ts = tt_ticks();
 			ev->ptr = (uint64_t)(uintptr_t)ptr;
 			if (ring_commit(&t->ring, sizeof(*ev)))
 				tt_wake_writer();

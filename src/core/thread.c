@@ -56,7 +56,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, in
 	t->fd_events = t->fd_freq = -1;
 	t->pid = (int32_t)getpid();
 	t->tid = (int32_t)syscall(SYS_gettid);
-	t->start_ns = tt_now_ns();
+	t->start_ticks = tt_ticks();
 	if (name) {
 		strncpy(t->name, name, sizeof(t->name) - 1);
 	} else {

@@ -77,14 +77,14 @@ struct thagtrace_thread {
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
 	int fd_events, fd_freq; /* -1 until the writer opens them */
-	uint64_t last_ts;        /* timestamp of the last event written (deltas) */
+	uint64_t last_ts;        /* ticks of the last event written (deltas) */
 	uint64_t drops_written;  /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
 
 	/* Identity: set at register, read-only after. */
 	int32_t pid, tid;
 	char name[16];
-	uint64_t start_ns;
+	uint64_t start_ticks;
 	size_t map_bytes;
 
 	struct stack_cache_entry stack_cache[STACK_CACHE_SLOTS];

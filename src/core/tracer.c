@@ -18,6 +18,8 @@
 
 _Atomic uint64_t tt_active_gen;
 bool tt_need_fence;
+bool tt_use_tsc;
+static bool clock_chosen;
 struct thagtrace_config tt_cfg;
 
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
@@ -112,9 +114,14 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 	}
 	tt_cfg = c;
 	membarrier_setup();
+	if (!clock_chosen) {
+		/* Once: handles of an earlier session must keep one clock. */
+		tt_use_tsc = tt_tsc_invariant();
+		clock_chosen = true;
+	}
 	uint64_t gen = ++last_gen;
 	registry_set_session(gen);
-	rc = writer_start(&tt_cfg, tt_now_ns(), tt_realtime_ns());
+	rc = writer_start(&tt_cfg);
 	if (rc == 0) {
 		running = true;
 		store_relaxed(&disabled_said, 0);

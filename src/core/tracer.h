@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../common/atomic.h"
+#include "../common/clock.h"
 #include "thagtrace.h"
 
 /*
@@ -18,6 +19,15 @@ extern _Atomic uint64_t tt_active_gen;
 
 /* Set when membarrier is unavailable: producers then need a full fence. */
 extern bool tt_need_fence;
+
+/* Event timestamps come from the TSC (true) or CLOCK_MONOTONIC (false); fixed for
+ * the process's lifetime at the first start. */
+extern bool tt_use_tsc;
+
+static inline uint64_t tt_ticks(void)
+{
+	return tt_ticks_of(tt_use_tsc);
+}
 
 /* Settings of the running session; written before tt_active_gen is published. */
 extern struct thagtrace_config tt_cfg;

@@ -28,6 +28,8 @@
 
 /* A frame is closed once this much is encoded, so readers need bounded memory. */
 #define FRAME_TARGET (1u << 20)
+/* Clock anchors go to the process file at least this far apart. */
+#define ANCHOR_INTERVAL_NS 1000000000ull
 /* How long stop waits for one thread's event in flight before going on. */
 #define BUSY_WAIT_NS 1000000000ull
 
@@ -51,6 +53,11 @@ static struct {
 	int fd_meta;
 	char dir[4096];
 	uint64_t flush_ns;
+	uint64_t last_anchor_ns;
+	/* A pass stopped at a ring's byte budget with records left: the producer's
+	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
+	 * to fill. Pass again at once. */
+	bool backlog;
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
 	_Atomic uint64_t records_written;
@@ -74,6 +81,19 @@ static void writer_fail(const char *what, const char *name, int err)
 	snprintf(msg, sizeof(msg), "%s %s/%s", what, w.dir, name);
 	w.failed = true;
 	tt_disable(msg, err);
+}
+
+/*
+ * A clock anchor for the process file: ticks read on both sides of the ns clocks,
+ * averaged, so readers can map ticks to ns (and, with two anchors, measure the rate).
+ */
+static void encode_anchor(void)
+{
+	uint64_t t0 = tt_ticks();
+	uint64_t mono = tt_now_ns(), real = tt_realtime_ns();
+	uint64_t t1 = tt_ticks();
+	encode_clock(&w.pk, t0 + (t1 - t0) / 2, mono, real);
+	w.last_anchor_ns = mono;
 }
 
 /* Compress what is encoded so far into one frame of fd. */
@@ -127,8 +147,8 @@ static void open_files(struct thagtrace_thread *t)
 		}
 		t->fd_events = fd;
 		t->fd_freq = ff;
-		t->last_ts = t->start_ns;
-		encode_thread(&w.pk, t->pid, t->tid, t->name, t->start_ns);
+		t->last_ts = t->start_ticks;
+		encode_thread(&w.pk, t->pid, t->tid, t->name, t->start_ticks);
 		return;
 	}
 	writer_fail("no free file name for thread in", "", EEXIST);
@@ -188,15 +208,21 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 		open_files(t);
 	file_base(t, 0, name, sizeof(name));
 
-	/* Events. Bounded for a live ring, so one busy thread cannot starve the rest. */
+	/* Events. A live ring gets one ring's worth of bytes per pass, so one busy
+	 * thread cannot starve the rest; what is left makes the next pass come at once. */
 	struct drain_ctx c = {t, 0};
-	for (int round = 0; closing || round < 4; round++) {
+	const uint64_t tail0 = load_relaxed(&t->ring.tail); /* we are its only writer */
+	for (;;) {
 		uint64_t before = c.n;
 		ring_drain(&t->ring, visit_event, &c);
 		if (w.sb.size >= FRAME_TARGET)
 			flush_frame(t->fd_events, name);
 		if (c.n == before)
 			break;
+		if (!closing && load_relaxed(&t->ring.tail) - tail0 >= t->ring.capacity) {
+			w.backlog = true;
+			break;
+		}
 	}
 	fetch_add_relaxed(&w.records_written, c.n);
 
@@ -209,14 +235,14 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 		}
 		if (closing)
 			encode_end(&w.pk, emitted, load_relaxed(&t->ring.recorded), dropped,
-				   tt_now_ns());
+				   tt_ticks());
 	}
 	flush_frame(t->fd_events, name);
 
 	/* Exact call-site counts: only what changed since the last snapshot. */
 	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
 	if (nsites && !w.failed)
-		encode_snapshot(&w.pk, tt_now_ns(), nsites);
+		encode_snapshot(&w.pk, tt_ticks(), nsites);
 	flush_frame(t->fd_freq, name);
 
 	if (closing) {
@@ -316,8 +342,14 @@ static void *writer_main(void *arg)
 
 	while (!load_acquire(&w.stop)) {
 		uint32_t seen = load_seq_cst(&wake_word);
+		w.backlog = false;
 		pass(false);
-		sleep_until_woken(seen);
+		if (!w.failed && tt_now_ns() - w.last_anchor_ns >= ANCHOR_INTERVAL_NS) {
+			encode_anchor();
+			flush_frame(w.fd_meta, "meta");
+		}
+		if (!w.backlog)
+			sleep_until_woken(seen);
 	}
 
 	/* Final: no new handle can join, nobody is mid-event (or we waited long
@@ -327,7 +359,8 @@ static void *writer_main(void *arg)
 	pass(true);
 
 	if (!w.failed) {
-		meta_encode_end(&w.pk, tt_now_ns(), w.threads, w.emitted, w.recorded, w.dropped);
+		encode_anchor();
+		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped);
 		flush_frame(w.fd_meta, "meta");
 	}
 	urcu_memb_unregister_thread();
@@ -368,7 +401,7 @@ static int create_meta(void)
 	return -EEXIST;
 }
 
-int writer_start(const struct thagtrace_config *cfg, uint64_t start_mono, uint64_t start_real)
+int writer_start(const struct thagtrace_config *cfg)
 {
 	memset(&w.sb, 0, sizeof(w.sb));
 	store_relaxed(&w.stop, 0);
@@ -398,7 +431,8 @@ int writer_start(const struct thagtrace_config *cfg, uint64_t start_mono, uint64
 		rc = THAGTRACE_EIO;
 		goto fail;
 	}
-	meta_encode_process(&w.pk, cfg, start_mono, start_real);
+	meta_encode_process(&w.pk, cfg, tt_use_tsc ? "tsc" : "monotonic");
+	encode_anchor();
 	rc = sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
 	msgpack_sbuffer_clear(&w.sb);
 	if (rc != 0) {

@@ -14,7 +14,7 @@
 /* Create the output directory and the process file, then start the thread.
  * Returns 0, THAGTRACE_EIO (directory or file), THAGTRACE_ENOMEM or
  * THAGTRACE_ESYSTEM. Called by thagtrace_start with the tracer lock held. */
-int writer_start(const struct thagtrace_config *cfg, uint64_t start_mono, uint64_t start_real);
+int writer_start(const struct thagtrace_config *cfg);
 
 /* Final pass and join: wait for events in flight, drain every ring, close every
  * file (handles still registered become ORPHANED), write the process totals.
