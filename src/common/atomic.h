@@ -21,7 +21,17 @@
 #define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define fetch_add_acq_rel(p, v) atomic_fetch_add_explicit((p), (v), memory_order_acq_rel)
 #define exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
+#if defined(__SANITIZE_THREAD__)
+/* GCC's ThreadSanitizer does not model fences; a seq_cst RMW orders the same way
+ * here and is something it understands. Sanitizer builds only. */
+extern _Atomic unsigned tt_tsan_fence_word;
+#define TT_TSAN 1
+#define fence_seq_cst()                                                                    \
+	((void)atomic_fetch_add_explicit(&tt_tsan_fence_word, 0, memory_order_seq_cst))
+#else
+#define TT_TSAN 0
 #define fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#endif
 /* Orders against a signal handler on the same thread only: a compiler barrier. */
 #define signal_fence() atomic_signal_fence(memory_order_seq_cst)
 

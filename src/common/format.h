@@ -51,7 +51,11 @@ enum tt_record_tag {
 	TT_REC_SNAPSHOT = 8, /* [8, ticks, nsites] closes one table snapshot */
 	/* .meta */
 	TT_REC_PROCESS = 9,  /* [9, {map of process facts}] */
-	TT_REC_MODULES = 10, /* [10, ticks, [[path, base, size, build_id], ...]] */
+	/* [10, ticks, [[path, bias, start, end, build_id], ...]]: one entry per
+	 * executable segment [start, end) at runtime addresses; ELF vaddr = addr - bias;
+	 * build_id is bin (empty when the object has none). Later records add objects
+	 * (dlopen) and supersede ranges they overlap. */
+	TT_REC_MODULES = 10,
 	TT_REC_PROCESS_END = 11, /* [11, {map of totals}] */
 	TT_REC_CLOCK = 12,       /* [12, ticks, monotonic_ns, realtime_ns] an anchor */
 	TT_REC_TAG_MAX = 12,

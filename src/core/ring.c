@@ -20,7 +20,7 @@ uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx)
 	/* Pairs with store_release(&head) in ring_commit: records up to head are
 	 * complete. */
 	uint64_t head = load_acquire(&r->head);
-	uint64_t released = tail, visited = 0;
+	uint64_t released = tail, visited = 0, counted = 0;
 	const uint64_t batch = r->capacity / 4;
 	/* At most one ring's worth per call, so a producer as fast as we are cannot keep
 	 * the writer here while the other rings fill. */
@@ -41,11 +41,15 @@ uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx)
 			 * the bytes before tail, so it may overwrite them. */
 			store_release(&r->tail, tail);
 			released = tail;
+			/* After the release: a record counted as recorded has its space back,
+			 * so emitted - recorded - dropped never under-counts what the ring holds. */
+			counter_add_single_writer(&r->recorded, visited - counted);
+			counted = visited;
 		}
 		if (tail == head && !stop && tail < limit)
 			head = load_acquire(&r->head); /* take what arrived meanwhile */
 	}
-	counter_add_single_writer(&r->recorded, visited);
 	store_release(&r->tail, tail);
+	counter_add_single_writer(&r->recorded, visited - counted);
 	return visited;
 }

@@ -48,7 +48,8 @@ struct ring {
 	 * pairs with the producer's load_acquire when it refreshes tail_cache), so the
 	 * producer never reuses bytes the consumer is still reading. */
 	tt_cacheline_aligned _Atomic uint64_t tail;
-	_Atomic uint64_t recorded; /* records taken out by the consumer */
+	_Atomic uint64_t recorded; /* records taken out, counted after their space is
+				    * released (tail stored) */
 
 	/* Read-only after ring_init: both sides read. */
 	tt_cacheline_aligned unsigned char *data;

@@ -65,7 +65,9 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, in
 		memcpy(t->name, buf, sizeof(t->name) - 1);
 	}
 	stack_bounds(t);
-	store_relaxed(&t->state, TH_ACTIVE);
+	/* Last: pairs with the writer's load_acquire(&state) in its pass, so everything
+	 * set up above is visible to it however the list publication orders. */
+	store_release(&t->state, TH_ACTIVE);
 	return t;
 }
 

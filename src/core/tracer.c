@@ -12,11 +12,15 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "ring.h"
+#include "modules.h"
 #include "registry.h"
 #include "thread.h"
 #include "writer.h"
 
 _Atomic uint64_t tt_active_gen;
+#if TT_TSAN
+_Atomic unsigned tt_tsan_fence_word;
+#endif
 bool tt_need_fence;
 bool tt_use_tsc;
 static bool clock_chosen;
@@ -88,6 +92,8 @@ static void membarrier_setup(void)
 {
 	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
 	tt_need_fence = true;
+	if (TT_TSAN)
+		return; /* ThreadSanitizer cannot see membarrier's ordering; fence instead */
 	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
 		tt_need_fence = false;
@@ -114,6 +120,9 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 	}
 	tt_cfg = c;
 	membarrier_setup();
+	/* No event of an earlier session runs now (stop waited for them), so the
+	 * previous map can go. */
+	modules_destroy(modules_publish(modules_snapshot()));
 	if (!clock_chosen) {
 		/* Once: handles of an earlier session must keep one clock. */
 		tt_use_tsc = tt_tsc_invariant();

@@ -2,16 +2,23 @@
 /* Frame-pointer unwinder. */
 #include "unwind_fp.h"
 
+#include "modules.h"
+
 unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max,
 		   bool *truncated)
 {
 	unsigned n = 0;
+	size_t hint = 0;
 	*truncated = false;
 	while (fp >= lo && fp <= hi - 2 * sizeof(uintptr_t) && (fp & (sizeof(uintptr_t) - 1)) == 0) {
 		const uintptr_t *frame = (const uintptr_t *)fp;
 		uintptr_t next = frame[0], ret = frame[1];
-		if (ret < 4096)
-			break; /* not a return address: the chain is broken */
+		/* A "return address" outside every executable segment (or in the first
+		 * 64 KiB, where loaders never put code) means the chain is broken: frames
+		 * of code built without frame pointers, or a thread-start wrapper's
+		 * garbage. The walk ends there rather than invent frames. */
+		if (ret < UNWIND_MIN_CODE_ADDR || !modules_is_code(ret, &hint))
+			break;
 		if (n == max) {
 			*truncated = true;
 			break;

@@ -21,6 +21,7 @@
 #include "../common/log.h"
 #include "encode.h"
 #include "meta.h"
+#include "modules.h"
 #include "registry.h"
 #include "sink.h"
 #include "thread.h"
@@ -276,11 +277,16 @@ static void retire(struct thagtrace_thread *list)
 /* One pass over every registered thread. */
 static void pass(bool final)
 {
-	struct thagtrace_thread *retired = NULL, *t;
+	struct thagtrace_thread *retired = NULL;
+	struct cds_list_head *pos;
 	urcu_memb_read_lock();
-	cds_list_for_each_entry_rcu(t, &registry_list, node)
+	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
+	 * the list head itself to end the loop, a misaligned (undefined) pointer. */
+	cds_list_for_each_rcu(pos, &registry_list)
 	{
-		/* Pairs with unregister's CAS (release): its events are all in the ring. */
+		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
+		/* Pairs with thread_create's store_release (the handle is set up) and with
+		 * unregister's CAS (release: its events are all in the ring). */
 		uint32_t state = load_acquire(&t->state);
 		bool closing = state == TH_RETIRING || final;
 		thread_pass(t, closing);
@@ -309,10 +315,11 @@ static void pass(bool final)
 /* At stop: wait (bounded) until no thread is inside the event path. */
 static void wait_for_events_in_flight(void)
 {
-	struct thagtrace_thread *t;
+	struct cds_list_head *pos;
 	urcu_memb_read_lock();
-	cds_list_for_each_entry_rcu(t, &registry_list, node)
+	cds_list_for_each_rcu(pos, &registry_list)
 	{
+		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		uint64_t deadline = tt_now_ns() + BUSY_WAIT_NS;
 		/* Pairs with thread_leave's store_release(&busy, 0). */
 		while (load_acquire(&t->busy) && tt_now_ns() < deadline)
@@ -433,6 +440,9 @@ int writer_start(const struct thagtrace_config *cfg)
 	}
 	meta_encode_process(&w.pk, cfg, tt_use_tsc ? "tsc" : "monotonic");
 	encode_anchor();
+	const struct module_map *mods = modules_current();
+	if (mods)
+		modules_encode(&w.pk, mods, tt_ticks());
 	rc = sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
 	msgpack_sbuffer_clear(&w.sb);
 	if (rc != 0) {

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The module map: every loaded object's executable segments, load bias and build-id.
+ * It validates return addresses during frame-pointer walks (a broken chain yields
+ * words that are not code) and goes to the process file so offline tools can
+ * symbolize after the process is gone.
+ */
+#ifndef TT_MODULES_H
+#define TT_MODULES_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODULE_BUILD_ID_MAX 64
+
+struct module_info {
+	char *path;
+	uintptr_t bias; /* load bias: runtime address = bias + ELF vaddr */
+	unsigned char build_id[MODULE_BUILD_ID_MAX];
+	unsigned build_id_len;
+};
+
+struct module_range {
+	uintptr_t start, end; /* [start, end) of one executable segment, runtime */
+	uint32_t module;      /* index into mods */
+};
+
+struct module_map {
+	size_t nranges, nmods;
+	struct module_range *ranges; /* sorted by start, disjoint */
+	struct module_info *mods;
+};
+
+/* Snapshot the loaded objects (dl_iterate_phdr). Allocates: never on the event path.
+ * NULL when out of memory. */
+struct module_map *modules_snapshot(void);
+
+void modules_destroy(struct module_map *m);
+
+/* Make `m` the map return addresses are checked against (may be NULL: no check).
+ * Returns the previous one, which the caller frees once no event can be using it. */
+struct module_map *modules_publish(struct module_map *m);
+
+/* The published map (NULL if none); valid until the next modules_publish. */
+const struct module_map *modules_current(void);
+
+/* Event path: is addr inside an executable segment of the published map? True when
+ * no map is published. Lock-free; async-signal-safe. *hint (start it at 0) caches
+ * the range that matched last, checked before the binary search: neighbouring frames
+ * mostly share a segment. */
+bool modules_is_code(uintptr_t addr, size_t *hint);
+
+/* Encode the TT_REC_MODULES record for `m` at `ticks`. */
+void modules_encode(msgpack_packer *pk, const struct module_map *m, uint64_t ticks);
+
+#endif /* TT_MODULES_H */

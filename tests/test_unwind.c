@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* Frame-pointer walk and module map: real chains, broken chains, bounds, truncation. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../src/core/modules.h"
+#include "../src/core/unwind_fp.h"
+
+/* A fake stack: frame k at words[2k] = {next fp, return address}. */
+static uintptr_t words[64];
+
+static uintptr_t code_addr(void)
+{
+	return (uintptr_t)&code_addr + 4; /* inside this test's text */
+}
+
+static void build_chain(unsigned nframes, uintptr_t (*ret_of)(unsigned))
+{
+	memset(words, 0, sizeof(words));
+	for (unsigned k = 0; k < nframes; k++) {
+		words[2 * k] = k + 1 < nframes ? (uintptr_t)&words[2 * (k + 1)] : 0;
+		words[2 * k + 1] = ret_of(k);
+	}
+}
+
+static uintptr_t good(unsigned k)
+{
+	return code_addr() + k;
+}
+
+static uintptr_t third_is_counter(unsigned k)
+{
+	return k == 2 ? 0x10015 + 0x1000000 * k : code_addr() + k; /* data, not code */
+}
+
+static void setup(void)
+{
+	modules_destroy(modules_publish(modules_snapshot()));
+}
+
+static void teardown(void)
+{
+	modules_destroy(modules_publish(NULL));
+}
+
+TestSuite(unwind, .init = setup, .fini = teardown);
+
+Test(unwind, module_map_knows_code_from_data)
+{
+	size_t hint = 0;
+	cr_assert(modules_is_code(code_addr(), &hint));
+	cr_assert(modules_is_code((uintptr_t)&memcpy, &hint), "libc is mapped");
+	cr_assert_not(modules_is_code((uintptr_t)&words[0], &hint), "data is not code");
+	cr_assert_not(modules_is_code(0x10015, &hint));
+	const struct module_map *m = modules_current();
+	cr_assert_not_null(m);
+	cr_assert_gt(m->nmods, 2);
+	for (size_t i = 1; i < m->nranges; i++)
+		cr_assert_geq(m->ranges[i].start, m->ranges[i - 1].end, "sorted, disjoint");
+}
+
+Test(unwind, walks_a_valid_chain)
+{
+	build_chain(10, good);
+	uintptr_t out[16];
+	bool trunc;
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
+			       (uintptr_t)(words + 64), out, 16, &trunc);
+	cr_assert_eq(n, 10);
+	cr_assert_not(trunc);
+	for (unsigned k = 0; k < n; k++)
+		cr_assert_eq(out[k], code_addr() + k);
+}
+
+Test(unwind, truncates_at_max)
+{
+	build_chain(10, good);
+	uintptr_t out[16];
+	bool trunc;
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
+			       (uintptr_t)(words + 64), out, 4, &trunc);
+	cr_assert_eq(n, 4);
+	cr_assert(trunc, "frames were left: marked truncated");
+}
+
+Test(unwind, stops_at_a_word_that_is_not_code)
+{
+	build_chain(10, third_is_counter);
+	uintptr_t out[16];
+	bool trunc;
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
+			       (uintptr_t)(words + 64), out, 16, &trunc);
+	cr_assert_eq(n, 2, "garbage ends the walk instead of becoming a frame");
+	cr_assert_not(trunc);
+}
+
+Test(unwind, never_leaves_the_stack_bounds)
+{
+	build_chain(10, good);
+	words[2 * 3] = (uintptr_t)&words[63] + 4096; /* frame 3 points past the stack */
+	uintptr_t out[16];
+	bool trunc;
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
+			       (uintptr_t)(words + 64), out, 16, &trunc);
+	cr_assert_eq(n, 4);
+	/* A chain that goes down (a loop) stops too. */
+	build_chain(10, good);
+	words[2 * 5] = (uintptr_t)&words[0];
+	n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out, 16,
+		      &trunc);
+	cr_assert_eq(n, 6);
+	/* Outside the bounds from the start: nothing. */
+	n = unwind_fp((uintptr_t)&words[0], 0x1000, 0x2000, out, 16, &trunc);
+	cr_assert_eq(n, 0);
+}
