@@ -36,6 +36,13 @@ expect 1 "thagtrace-dump: $tmp/v9.bin: offset 16: format version 9 is not suppor
 { cat "$bin"; printf 'garbage!'; } > "$tmp/tail.bin"
 expect 1 "thagtrace-dump: $tmp/tail.bin: offset $size: corrupt compressed frame: Unknown frame descriptor" "$tmp/tail.bin"
 expect 1 "thagtrace-dump: $tmp/missing.bin: offset 0: cannot open: No such file or directory" "$tmp/missing.bin"
+for f in "$dir"/../fuzz-regressions/*.bin; do
+  "$dump" "$f" > /dev/null 2> "$tmp/err"; rc=$?
+  case "$(cat "$tmp/err")" in
+    "thagtrace-dump: $f: offset "*) [ $rc -eq 1 ] || { echo "FAIL: $f: exit $rc"; fail=1; } ;;
+    *) echo "FAIL: $f: exit $rc, stderr '$(cat "$tmp/err")'"; fail=1 ;;
+  esac
+done
 "$dump" --bogus > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: bad option must exit 2"; fail=1; }
 "$dump" > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: no file must exit 2"; fail=1; }
 [ $fail -eq 0 ] && echo "golden v1: ok"

@@ -431,7 +431,103 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 	return 1;
 }
 
-/* Bytes buffered but not yet parsed (msgpack-c's C API has no accessor for it). */
+#define MP_MAX_DEPTH 16
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Check the next MessagePack object in p[0..n) before msgpack-c parses it: a
+ * container's element count must not exceed the bytes left (each element takes at
+ * least one), and nesting stays under MP_MAX_DEPTH. msgpack-c allocates a container's
+ * elements up front, so without this a 5-byte array header could ask for 64 GiB.
+ * Returns the object's length, 0 when it runs past n, or -1 when it is invalid.
+ */
+static long mp_check(const unsigned char *p, size_t n)
+{
+	uint64_t left[MP_MAX_DEPTH]; /* elements still to read at each depth */
+	int depth = 0;
+	size_t pos = 0;
+	left[0] = 1;
+	while (depth >= 0) {
+		if (left[depth] == 0) {
+			depth--;
+			continue;
+		}
+		left[depth]--;
+		if (pos >= n)
+			return 0;
+		unsigned c = p[pos++];
+		uint64_t skip = 0, count = 0;
+		bool container = false;
+		size_t need = 0; /* bytes of length field */
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+			continue;
+		} else if (c >= 0x80 && c <= 0x8f) {
+			count = 2u * (c & 0x0f), container = true;
+		} else if (c >= 0x90 && c <= 0x9f) {
+			count = c & 0x0f, container = true;
+		} else if (c >= 0xa0 && c <= 0xbf) {
+			skip = c & 0x1f;
+		} else {
+			switch (c) {
+			case 0xc4: case 0xd9: need = 1; break;              /* bin8, str8 */
+			case 0xc5: case 0xda: need = 2; break;              /* bin16, str16 */
+			case 0xc6: case 0xdb: need = 4; break;              /* bin32, str32 */
+			case 0xc7: need = 1, skip = 1; break;               /* ext8 */
+			case 0xc8: need = 2, skip = 1; break;               /* ext16 */
+			case 0xc9: need = 4, skip = 1; break;               /* ext32 */
+			case 0xca: skip = 4; break;                         /* float32 */
+			case 0xcb: skip = 8; break;                         /* float64 */
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xce: case 0xd2: skip = 4; break;
+			case 0xcf: case 0xd3: skip = 8; break;
+			case 0xd4: skip = 2; break;                         /* fixext 1..16 */
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xdc: need = 2, container = true; break;       /* array16 */
+			case 0xdd: need = 4, container = true; break;       /* array32 */
+			case 0xde: need = 2, container = true; break;       /* map16 */
+			case 0xdf: need = 4, container = true; break;       /* map32 */
+			default: return -1;                                 /* 0xc1 */
+			}
+			if (need) {
+				if (n - pos < need)
+					return 0;
+				uint64_t v = need == 1 ? p[pos]
+					     : need == 2 ? (uint64_t)(p[pos] << 8 | p[pos + 1])
+							 : be32(p + pos);
+				pos += need;
+				if (container)
+					count = (c == 0xde || c == 0xdf) ? 2 * v : v;
+				else
+					skip += v;
+			}
+		}
+		if (container) {
+			if (count > n - pos)
+				return count > UINT32_MAX * 2ull ? -1 : 0;
+			if (count) {
+				if (++depth == MP_MAX_DEPTH)
+					return -1;
+				left[depth] = count;
+			}
+		} else {
+			if (skip > n - pos)
+				return 0;
+			pos += skip;
+		}
+	}
+	return (long)pos;
+}
+
+/* Bytes buffered but not yet parsed (msgpack-c's C API has no accessor for it):
+ * the next object starts at buffer + off. */
 static size_t unparsed(const msgpack_unpacker *u)
 {
 	return u->used - u->off;
@@ -443,6 +539,22 @@ int tt_decoder_next(struct tt_decoder *d, struct tt_record *rec)
 		if (d->have_object) {
 			msgpack_unpacker_reset_zone(&d->up);
 			d->have_object = false;
+		}
+		/* Bounds before msgpack-c allocates anything for the next object. */
+		size_t avail = unparsed(&d->up);
+		if (avail) {
+			long len = mp_check((const unsigned char *)d->up.buffer + d->up.off, avail);
+			if (len < 0)
+				return fail(d, record_offset(d),
+					    "malformed MessagePack in record #%llu (byte %llu of "
+					    "the frame's content)",
+					    (unsigned long long)d->records + 1,
+					    (unsigned long long)(msgpack_unpacker_parsed_size(&d->up) -
+								 d->frame_parsed));
+			if (len == 0)
+				return fail(d, d->frame_off,
+					    "frame ends inside record #%llu (%zu bytes left over)",
+					    (unsigned long long)d->records + 1, avail);
 		}
 		int r = msgpack_unpacker_execute(&d->up);
 		if (r < 0)
@@ -464,12 +576,7 @@ int tt_decoder_next(struct tt_decoder *d, struct tt_record *rec)
 			d->records++;
 			return 1;
 		}
-		/* The current frame is used up: nothing may be left half-parsed. */
-		if (unparsed(&d->up) != 0 && d->frames_done)
-			return fail(d, d->frame_off,
-				    "frame ends inside record #%llu (%zu bytes left over)",
-				    (unsigned long long)d->records + 1,
-				    unparsed(&d->up));
+		/* The current frame is used up (mp_check saw every object whole). */
 		int k = load_frame(d);
 		if (k <= 0)
 			return k;
