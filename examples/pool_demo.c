@@ -14,8 +14,8 @@
 
 #include "thagtrace.h"
 
-#define THREADS 8
-#define BLOCKS 20000
+#define THREADS	   8
+#define BLOCKS	   20000
 #define BLOCK_SIZE 256
 
 struct pool {
@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 {
 	struct thagtrace_config cfg;
 	thagtrace_config_init(&cfg);
-	snprintf(cfg.output_dir, sizeof(cfg.output_dir), "%s", argc > 1 ? argv[1] : "pool-demo-out");
+	snprintf(cfg.output_dir, sizeof(cfg.output_dir), "%s",
+		 argc > 1 ? argv[1] : "pool-demo-out");
 	/* Every event is recorded and 8 threads share 2 cores with the writer: give each
 	 * ring room for a scheduler time slice of a tight allocation loop. */
 	cfg.ring_kb = 1024;
@@ -98,7 +99,8 @@ int main(int argc, char **argv)
 		pools[i].mem = malloc((size_t)BLOCKS * BLOCK_SIZE);
 		pools[i].free_list = malloc(BLOCKS * sizeof(void *));
 		for (unsigned k = 0; k < BLOCKS; k++)
-			pools[i].free_list[k] = pools[i].mem + (size_t)(BLOCKS - 1 - k) * BLOCK_SIZE;
+			pools[i].free_list[k] =
+			    pools[i].mem + (size_t)(BLOCKS - 1 - k) * BLOCK_SIZE;
 		pools[i].nfree = BLOCKS;
 		pthread_mutex_init(&pools[i].lock, NULL);
 	}

@@ -23,20 +23,19 @@ extern "C" {
 #define THAGTRACE_VERSION_MAJOR 0
 #define THAGTRACE_VERSION_MINOR 1
 #define THAGTRACE_VERSION_PATCH 0
-#define THAGTRACE_VERSION_NUMBER                                                         \
-	(THAGTRACE_VERSION_MAJOR * 10000 + THAGTRACE_VERSION_MINOR * 100 +                  \
-	 THAGTRACE_VERSION_PATCH)
+#define THAGTRACE_VERSION_NUMBER                                                                   \
+	(THAGTRACE_VERSION_MAJOR * 10000 + THAGTRACE_VERSION_MINOR * 100 + THAGTRACE_VERSION_PATCH)
 
 /* Error codes: every function returning int gives 0 or one of these. */
 enum thagtrace_error {
 	THAGTRACE_OK = 0,
-	THAGTRACE_EINVAL = -1,     /* a bad argument or configuration value */
-	THAGTRACE_ENOMEM = -2,     /* the tracer could not get memory for itself */
-	THAGTRACE_EIO = -3,        /* output directory or file could not be written */
-	THAGTRACE_ESTATE = -4,     /* not valid now (not started, already started) */
+	THAGTRACE_EINVAL = -1,	   /* a bad argument or configuration value */
+	THAGTRACE_ENOMEM = -2,	   /* the tracer could not get memory for itself */
+	THAGTRACE_EIO = -3,	   /* output directory or file could not be written */
+	THAGTRACE_ESTATE = -4,	   /* not valid now (not started, already started) */
 	THAGTRACE_EDROPPED = -5,   /* the event was dropped (ring full) and counted */
 	THAGTRACE_EDISABLED = -6,  /* tracing is off (stopped or disabled by a failure) */
-	THAGTRACE_ESYSTEM = -7,    /* a system call the tracer needs failed */
+	THAGTRACE_ESYSTEM = -7,	   /* a system call the tracer needs failed */
 	THAGTRACE_ERROR_LAST = -7, /* the most negative code */
 };
 
@@ -53,15 +52,15 @@ enum thagtrace_sample_mode {
  * library reads only the first `size` bytes, so old callers keep working.
  */
 struct thagtrace_config {
-	uint32_t size;              /* sizeof(struct thagtrace_config) of the caller */
-	uint32_t ring_kb;           /* per-thread ring size in KiB, power of two, >= 4 */
+	uint32_t size;		    /* sizeof(struct thagtrace_config) of the caller */
+	uint32_t ring_kb;	    /* per-thread ring size in KiB, power of two, >= 4 */
 	uint32_t flush_interval_ms; /* writer drains every ring at least this often */
-	uint32_t max_frames;        /* deepest stack kept, 1..THAGTRACE_MAX_FRAMES_LIMIT */
-	int32_t zstd_level;         /* compression level of the output files */
-	uint32_t sample_mode;       /* enum thagtrace_sample_mode */
-	uint64_t poisson_mean;      /* bytes, for THAGTRACE_SAMPLE_POISSON */
-	uint64_t min_size;          /* allocations smaller than this are not recorded */
-	char output_dir[4096];      /* created if missing; must be writable */
+	uint32_t max_frames;	    /* deepest stack kept, 1..THAGTRACE_MAX_FRAMES_LIMIT */
+	int32_t zstd_level;	    /* compression level of the output files */
+	uint32_t sample_mode;	    /* enum thagtrace_sample_mode */
+	uint64_t poisson_mean;	    /* bytes, for THAGTRACE_SAMPLE_POISSON */
+	uint64_t min_size;	    /* allocations smaller than this are not recorded */
+	char output_dir[4096];	    /* created if missing; must be writable */
 };
 
 #define THAGTRACE_MAX_FRAMES_LIMIT 256
@@ -114,8 +113,7 @@ THAGTRACE_API void thagtrace_thread_unregister(struct thagtrace_thread *t);
  * THAGTRACE_EDROPPED (ring full, counted), THAGTRACE_EDISABLED, or THAGTRACE_EINVAL
  * for a NULL handle.
  */
-THAGTRACE_API int thagtrace_record_alloc(struct thagtrace_thread *t, const void *ptr,
-					 size_t size);
+THAGTRACE_API int thagtrace_record_alloc(struct thagtrace_thread *t, const void *ptr, size_t size);
 
 /*
  * The same for an allocation the caller sampled itself: `frames` (leaf first, return

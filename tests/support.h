@@ -23,7 +23,7 @@ struct support_thread {
 	double weighted_bytes; /* sum of size / probability */
 	bool has_end;
 	uint64_t end_emitted, end_recorded, end_dropped;
-	uint64_t drops_dropped; /* last DROPS record */
+	uint64_t drops_dropped;		 /* last DROPS record */
 	uint64_t site_count, site_bytes; /* sum over the last value of every site */
 	uint64_t nsites;
 	bool stack_ids_ok; /* every alloc named a stack defined before it */

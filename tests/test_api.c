@@ -116,9 +116,9 @@ Test(api, invalid_settings_are_refused_with_one_line, .init = cr_redirect_stderr
 	cr_assert(!thagtrace_is_running());
 	fflush(stderr);
 	cr_assert_stderr_eq_str(
-		"libthagtrace: ring size 100 KiB must be a power of two from 8 to 1048576\n"
-		"libthagtrace: max frames 0 must be from 1 to 256\n"
-		"libthagtrace: a ring of 8 KiB is too small for stacks of 256 frames\n");
+	    "libthagtrace: ring size 100 KiB must be a power of two from 8 to 1048576\n"
+	    "libthagtrace: max frames 0 must be from 1 to 256\n"
+	    "libthagtrace: a ring of 8 KiB is too small for stacks of 256 frames\n");
 }
 
 Test(api, unwritable_output_directory, .init = cr_redirect_stderr)
@@ -148,7 +148,7 @@ Test(api, stats_and_unregister_flushes_everything)
 	const char *dir = support_tmpdir("stats");
 	struct thagtrace_config c = cfg_in(dir);
 	c.flush_interval_ms = 60000; /* only unregister/stop make the writer drain */
-	c.ring_kb = 256;            /* holds all 2000 events: no drop, whatever the timing */
+	c.ring_kb = 256;	     /* holds all 2000 events: no drop, whatever the timing */
 	cr_assert_eq(thagtrace_start(&c), 0);
 	struct thagtrace_thread *t = thagtrace_thread_register("worker", NULL);
 	static char block[64];

@@ -35,8 +35,8 @@ static void make_trace(char *bin, size_t cap)
 		for (unsigned k = 0; k <= i % 10; k++)
 			frames[k] = 0x1000 * (i % 10) + k + 0x400000;
 		double p = (i % 4 + 1) / 4.0;
-		cr_assert_eq(thagtrace_record_alloc_sampled(t, (void *)(0x10000 + 16 * i), i + 1,
-							    p, frames, (unsigned)(i % 10 + 1)),
+		cr_assert_eq(thagtrace_record_alloc_sampled(t, (void *)(0x10000 + 16 * i), i + 1, p,
+							    frames, (unsigned)(i % 10 + 1)),
 			     0);
 		if (i % 3 == 0)
 			cr_assert_eq(thagtrace_record_free(t, (void *)(0x10000 + 16 * i)), 0);
@@ -285,6 +285,14 @@ Test(format, bad_records_inside_a_valid_frame)
 	snprintf(bad, sizeof(bad), "%s/rec.bin", dir);
 
 	write_raw(bad, "\xc1", 1); /* 0xc1: never used in MessagePack */
+	expect_error(bad, "offset 24: malformed MessagePack in record #1");
+
+	/* An array header claiming 2^32 - 1 elements in a 5-byte frame: refused before
+	 * msgpack-c would allocate room for them. */
+	write_raw(bad, "\xdd\xff\xff\xff\xff", 5);
+	expect_error(bad, "offset 24: frame ends inside record #1");
+	write_raw(bad, "\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x01",
+		  18); /* nested 17 deep */
 	expect_error(bad, "offset 24: malformed MessagePack in record #1");
 
 	write_raw(bad, "\x05", 1); /* a bare integer */

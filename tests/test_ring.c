@@ -57,7 +57,7 @@ static bool produce(struct ring *r, uint64_t seq)
 
 struct consumer {
 	uint64_t next_expected; /* strict mode: exactly this seq next */
-	uint64_t last_seen;     /* lossy mode: strictly increasing */
+	uint64_t last_seen;	/* lossy mode: strictly increasing */
 	uint64_t got;
 	bool strict;
 	bool bad;

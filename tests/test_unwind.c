@@ -65,8 +65,8 @@ Test(unwind, walks_a_valid_chain)
 	build_chain(10, good);
 	uintptr_t out[16];
 	bool trunc;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
-			       (uintptr_t)(words + 64), out, 16, &trunc);
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
+			       16, &trunc);
 	cr_assert_eq(n, 10);
 	cr_assert_not(trunc);
 	for (unsigned k = 0; k < n; k++)
@@ -78,8 +78,8 @@ Test(unwind, truncates_at_max)
 	build_chain(10, good);
 	uintptr_t out[16];
 	bool trunc;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
-			       (uintptr_t)(words + 64), out, 4, &trunc);
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
+			       4, &trunc);
 	cr_assert_eq(n, 4);
 	cr_assert(trunc, "frames were left: marked truncated");
 }
@@ -89,8 +89,8 @@ Test(unwind, stops_at_a_word_that_is_not_code)
 	build_chain(10, third_is_counter);
 	uintptr_t out[16];
 	bool trunc;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
-			       (uintptr_t)(words + 64), out, 16, &trunc);
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
+			       16, &trunc);
 	cr_assert_eq(n, 2, "garbage ends the walk instead of becoming a frame");
 	cr_assert_not(trunc);
 }
@@ -101,8 +101,8 @@ Test(unwind, never_leaves_the_stack_bounds)
 	words[2 * 3] = (uintptr_t)&words[63] + 4096; /* frame 3 points past the stack */
 	uintptr_t out[16];
 	bool trunc;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words,
-			       (uintptr_t)(words + 64), out, 16, &trunc);
+	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
+			       16, &trunc);
 	cr_assert_eq(n, 4);
 	/* A chain that goes down (a loop) stops too. */
 	build_chain(10, good);

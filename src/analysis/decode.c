@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define IN_CHUNK (256u * 1024)
+#define IN_CHUNK	  (256u * 1024)
 #define MAX_FRAME_CONTENT (256u * 1024 * 1024) /* writers close frames near 1 MiB */
 
 struct tt_decoder {
@@ -21,7 +21,7 @@ struct tt_decoder {
 	ZSTD_DStream *ds;
 	msgpack_unpacker up;
 	bool up_ready;
-	bool have_object; /* the unpacker's zone holds the last returned object */
+	bool have_object;   /* the unpacker's zone holds the last returned object */
 	msgpack_object obj; /* that object; records point into it */
 
 	unsigned char *in;
@@ -42,7 +42,7 @@ struct tt_decoder {
 };
 
 static int fail(struct tt_decoder *d, uint64_t off, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct tt_decoder *d, uint64_t off, const char *fmt, ...)
 {
@@ -57,12 +57,18 @@ static int fail(struct tt_decoder *d, uint64_t off, const char *fmt, ...)
 const char *tt_record_tag_name(unsigned tag)
 {
 	static const char *const names[] = {
-		[TT_REC_THREAD] = "thread",   [TT_REC_STACK] = "stack",
-		[TT_REC_ALLOC] = "alloc",     [TT_REC_FREE] = "free",
-		[TT_REC_DROPS] = "drops",     [TT_REC_END] = "end",
-		[TT_REC_SITE] = "site",       [TT_REC_SNAPSHOT] = "snapshot",
-		[TT_REC_PROCESS] = "process", [TT_REC_MODULES] = "modules",
-		[TT_REC_PROCESS_END] = "process-end", [TT_REC_CLOCK] = "clock",
+	    [TT_REC_THREAD] = "thread",
+	    [TT_REC_STACK] = "stack",
+	    [TT_REC_ALLOC] = "alloc",
+	    [TT_REC_FREE] = "free",
+	    [TT_REC_DROPS] = "drops",
+	    [TT_REC_END] = "end",
+	    [TT_REC_SITE] = "site",
+	    [TT_REC_SNAPSHOT] = "snapshot",
+	    [TT_REC_PROCESS] = "process",
+	    [TT_REC_MODULES] = "modules",
+	    [TT_REC_PROCESS_END] = "process-end",
+	    [TT_REC_CLOCK] = "clock",
 	};
 	return tag <= TT_REC_TAG_MAX && names[tag] ? names[tag] : "unknown";
 }
@@ -297,15 +303,15 @@ static bool get_u32(const msgpack_object *o, uint32_t *v)
 }
 
 /* Field check helpers: on a type error, say which record and field. */
-#define FIELD_U64(i, dst)                                                                  \
-	do {                                                                               \
-		if (!get_u64(&f[i], (dst)))                                               \
-			return bad_field(d, tag, i, "an unsigned integer");               \
+#define FIELD_U64(i, dst)                                                                          \
+	do {                                                                                       \
+		if (!get_u64(&f[i], (dst)))                                                        \
+			return bad_field(d, tag, i, "an unsigned integer");                        \
 	} while (0)
-#define FIELD_U32(i, dst)                                                                  \
-	do {                                                                               \
-		if (!get_u32(&f[i], (dst)))                                               \
-			return bad_field(d, tag, i, "an unsigned 32-bit integer");        \
+#define FIELD_U32(i, dst)                                                                          \
+	do {                                                                                       \
+		if (!get_u32(&f[i], (dst)))                                                        \
+			return bad_field(d, tag, i, "an unsigned 32-bit integer");                 \
 	} while (0)
 
 static uint64_t record_offset(const struct tt_decoder *d)
@@ -433,10 +439,30 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 
 #define MP_MAX_DEPTH 16
 
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+/* MessagePack type bytes 0xc0..0xdf: what follows the type byte. */
+enum { MP_BAD, MP_FIXED, MP_BYTES, MP_ARRAY, MP_MAP };
+static const struct {
+	unsigned char kind;
+	unsigned char len_bytes; /* size of a big-endian length/count field */
+	unsigned char skip;	 /* fixed bytes after it (ext type byte, scalars) */
+} mp_types[32] = {
+    [0x00] = {MP_FIXED, 0, 0},	[0x01] = {MP_BAD, 0, 0},   /* nil, (never used) */
+    [0x02] = {MP_FIXED, 0, 0},	[0x03] = {MP_FIXED, 0, 0}, /* false, true */
+    [0x04] = {MP_BYTES, 1, 0},	[0x05] = {MP_BYTES, 2, 0}, /* bin 8, 16 */
+    [0x06] = {MP_BYTES, 4, 0},	[0x07] = {MP_BYTES, 1, 1}, /* bin 32, ext 8 */
+    [0x08] = {MP_BYTES, 2, 1},	[0x09] = {MP_BYTES, 4, 1}, /* ext 16, 32 */
+    [0x0a] = {MP_FIXED, 0, 4},	[0x0b] = {MP_FIXED, 0, 8}, /* float 32, 64 */
+    [0x0c] = {MP_FIXED, 0, 1},	[0x0d] = {MP_FIXED, 0, 2}, /* uint 8, 16 */
+    [0x0e] = {MP_FIXED, 0, 4},	[0x0f] = {MP_FIXED, 0, 8}, /* uint 32, 64 */
+    [0x10] = {MP_FIXED, 0, 1},	[0x11] = {MP_FIXED, 0, 2}, /* int 8, 16 */
+    [0x12] = {MP_FIXED, 0, 4},	[0x13] = {MP_FIXED, 0, 8}, /* int 32, 64 */
+    [0x14] = {MP_FIXED, 0, 2},	[0x15] = {MP_FIXED, 0, 3}, /* fixext 1, 2 */
+    [0x16] = {MP_FIXED, 0, 5},	[0x17] = {MP_FIXED, 0, 9}, /* fixext 4, 8 */
+    [0x18] = {MP_FIXED, 0, 17}, [0x19] = {MP_BYTES, 1, 0}, /* fixext 16, str 8 */
+    [0x1a] = {MP_BYTES, 2, 0},	[0x1b] = {MP_BYTES, 4, 0}, /* str 16, 32 */
+    [0x1c] = {MP_ARRAY, 2, 0},	[0x1d] = {MP_ARRAY, 4, 0}, /* array 16, 32 */
+    [0x1e] = {MP_MAP, 2, 0},	[0x1f] = {MP_MAP, 4, 0},   /* map 16, 32 */
+};
 
 /*
  * Check the next MessagePack object in p[0..n) before msgpack-c parses it: a
@@ -460,67 +486,46 @@ static long mp_check(const unsigned char *p, size_t n)
 		if (pos >= n)
 			return 0;
 		unsigned c = p[pos++];
-		uint64_t skip = 0, count = 0;
-		bool container = false;
-		size_t need = 0; /* bytes of length field */
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
-			continue;
-		} else if (c >= 0x80 && c <= 0x8f) {
-			count = 2u * (c & 0x0f), container = true;
-		} else if (c >= 0x90 && c <= 0x9f) {
-			count = c & 0x0f, container = true;
-		} else if (c >= 0xa0 && c <= 0xbf) {
-			skip = c & 0x1f;
+		unsigned kind, len_bytes = 0;
+		uint64_t v = 0; /* bytes to skip, or elements of a container */
+		if (c <= 0x7f || c >= 0xe0) {
+			continue; /* fixint */
+		} else if (c <= 0x8f) {
+			kind = MP_MAP, v = c & 0x0f;
+		} else if (c <= 0x9f) {
+			kind = MP_ARRAY, v = c & 0x0f;
+		} else if (c <= 0xbf) {
+			kind = MP_BYTES, v = c & 0x1f; /* fixstr */
 		} else {
-			switch (c) {
-			case 0xc4: case 0xd9: need = 1; break;              /* bin8, str8 */
-			case 0xc5: case 0xda: need = 2; break;              /* bin16, str16 */
-			case 0xc6: case 0xdb: need = 4; break;              /* bin32, str32 */
-			case 0xc7: need = 1, skip = 1; break;               /* ext8 */
-			case 0xc8: need = 2, skip = 1; break;               /* ext16 */
-			case 0xc9: need = 4, skip = 1; break;               /* ext32 */
-			case 0xca: skip = 4; break;                         /* float32 */
-			case 0xcb: skip = 8; break;                         /* float64 */
-			case 0xcc: case 0xd0: skip = 1; break;
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xce: case 0xd2: skip = 4; break;
-			case 0xcf: case 0xd3: skip = 8; break;
-			case 0xd4: skip = 2; break;                         /* fixext 1..16 */
-			case 0xd5: skip = 3; break;
-			case 0xd6: skip = 5; break;
-			case 0xd7: skip = 9; break;
-			case 0xd8: skip = 17; break;
-			case 0xdc: need = 2, container = true; break;       /* array16 */
-			case 0xdd: need = 4, container = true; break;       /* array32 */
-			case 0xde: need = 2, container = true; break;       /* map16 */
-			case 0xdf: need = 4, container = true; break;       /* map32 */
-			default: return -1;                                 /* 0xc1 */
-			}
-			if (need) {
-				if (n - pos < need)
-					return 0;
-				uint64_t v = need == 1 ? p[pos]
-					     : need == 2 ? (uint64_t)(p[pos] << 8 | p[pos + 1])
-							 : be32(p + pos);
-				pos += need;
-				if (container)
-					count = (c == 0xde || c == 0xdf) ? 2 * v : v;
-				else
-					skip += v;
-			}
+			kind = mp_types[c - 0xc0].kind;
+			len_bytes = mp_types[c - 0xc0].len_bytes;
+			v = mp_types[c - 0xc0].skip;
 		}
-		if (container) {
-			if (count > n - pos)
-				return count > UINT32_MAX * 2ull ? -1 : 0;
-			if (count) {
+		if (kind == MP_BAD)
+			return -1;
+		if (len_bytes) {
+			if (n - pos < len_bytes)
+				return 0;
+			uint64_t len = 0;
+			for (unsigned i = 0; i < len_bytes; i++)
+				len = len << 8 | p[pos + i];
+			pos += len_bytes;
+			v = kind == MP_BYTES ? v + len : len;
+		}
+		if (kind == MP_MAP)
+			v *= 2;
+		if (kind == MP_ARRAY || kind == MP_MAP) {
+			if (v > n - pos)
+				return 0;
+			if (v) {
 				if (++depth == MP_MAX_DEPTH)
 					return -1;
-				left[depth] = count;
+				left[depth] = v;
 			}
 		} else {
-			if (skip > n - pos)
+			if (v > n - pos)
 				return 0;
-			pos += skip;
+			pos += v;
 		}
 	}
 	return (long)pos;
@@ -545,12 +550,13 @@ int tt_decoder_next(struct tt_decoder *d, struct tt_record *rec)
 		if (avail) {
 			long len = mp_check((const unsigned char *)d->up.buffer + d->up.off, avail);
 			if (len < 0)
-				return fail(d, record_offset(d),
-					    "malformed MessagePack in record #%llu (byte %llu of "
-					    "the frame's content)",
-					    (unsigned long long)d->records + 1,
-					    (unsigned long long)(msgpack_unpacker_parsed_size(&d->up) -
-								 d->frame_parsed));
+				return fail(
+				    d, record_offset(d),
+				    "malformed MessagePack in record #%llu (byte %llu of "
+				    "the frame's content)",
+				    (unsigned long long)d->records + 1,
+				    (unsigned long long)(msgpack_unpacker_parsed_size(&d->up) -
+							 d->frame_parsed));
 			if (len == 0)
 				return fail(d, d->frame_off,
 					    "frame ends inside record #%llu (%zu bytes left over)",

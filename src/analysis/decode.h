@@ -23,7 +23,7 @@ struct tt_record {
 		struct {
 			int32_t pid, tid;
 			const char *name; /* NUL-terminated; valid until the next call */
-			uint64_t start; /* ticks */
+			uint64_t start;	  /* ticks */
 		} thread;
 		struct {
 			uint32_t id, flags;

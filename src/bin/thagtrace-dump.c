@@ -46,8 +46,7 @@ static void print_record(const struct tt_record *r)
 		       r->drops.emitted, r->drops.dropped, r->drops.dropped_bytes);
 		break;
 	case TT_REC_END:
-		printf(" emitted=%" PRIu64 " recorded=%" PRIu64 " dropped=%" PRIu64
-		       " end=%" PRIu64,
+		printf(" emitted=%" PRIu64 " recorded=%" PRIu64 " dropped=%" PRIu64 " end=%" PRIu64,
 		       r->end.emitted, r->end.recorded, r->end.dropped, r->end.end);
 		break;
 	case TT_REC_SITE:

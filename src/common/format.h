@@ -23,9 +23,9 @@
 
 /* zstd skippable frame magic (0x184D2A50..5F are skippable; we take ...5E). */
 #define TT_SKIPPABLE_MAGIC 0x184D2A5Eu
-#define TT_FILE_MAGIC "THAGTRAC" /* 8 bytes, no NUL on disk */
-#define TT_HEADER_PAYLOAD 16u    /* magic[8] version u16 kind u16 flags u32 */
-#define TT_HEADER_SIZE (8u + TT_HEADER_PAYLOAD)
+#define TT_FILE_MAGIC	   "THAGTRAC" /* 8 bytes, no NUL on disk */
+#define TT_HEADER_PAYLOAD  16u	      /* magic[8] version u16 kind u16 flags u32 */
+#define TT_HEADER_SIZE	   (8u + TT_HEADER_PAYLOAD)
 
 enum tt_file_kind {
 	TT_FILE_EVENTS = 1, /* <pid>-<tid>.bin */
@@ -45,19 +45,19 @@ enum tt_record_tag {
 	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] */
 	TT_REC_FREE = 4,   /* [4, dt, ptr] */
 	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes] cumulative */
-	TT_REC_END = 6,    /* [6, emitted, recorded, dropped, end_ticks] clean close */
+	TT_REC_END = 6,	   /* [6, emitted, recorded, dropped, end_ticks] clean close */
 	/* .freq */
 	TT_REC_SITE = 7,     /* [7, site, count, bytes] cumulative, exact */
 	TT_REC_SNAPSHOT = 8, /* [8, ticks, nsites] closes one table snapshot */
 	/* .meta */
-	TT_REC_PROCESS = 9,  /* [9, {map of process facts}] */
+	TT_REC_PROCESS = 9, /* [9, {map of process facts}] */
 	/* [10, ticks, [[path, bias, start, end, build_id], ...]]: one entry per
 	 * executable segment [start, end) at runtime addresses; ELF vaddr = addr - bias;
 	 * build_id is bin (empty when the object has none). Later records add objects
 	 * (dlopen) and supersede ranges they overlap. */
 	TT_REC_MODULES = 10,
 	TT_REC_PROCESS_END = 11, /* [11, {map of totals}] */
-	TT_REC_CLOCK = 12,       /* [12, ticks, monotonic_ns, realtime_ns] an anchor */
+	TT_REC_CLOCK = 12,	 /* [12, ticks, monotonic_ns, realtime_ns] an anchor */
 	TT_REC_TAG_MAX = 12,
 };
 
@@ -68,10 +68,10 @@ enum tt_record_tag {
 static inline unsigned tt_record_min_fields(unsigned tag)
 {
 	static const unsigned char n[TT_REC_TAG_MAX + 1] = {
-		[TT_REC_THREAD] = 5, [TT_REC_STACK] = 4,    [TT_REC_ALLOC] = 6,
-		[TT_REC_FREE] = 3,   [TT_REC_DROPS] = 4,    [TT_REC_END] = 5,
-		[TT_REC_SITE] = 4,   [TT_REC_SNAPSHOT] = 3, [TT_REC_PROCESS] = 2,
-		[TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2, [TT_REC_CLOCK] = 4,
+	    [TT_REC_THREAD] = 5,  [TT_REC_STACK] = 4,	    [TT_REC_ALLOC] = 6,
+	    [TT_REC_FREE] = 3,	  [TT_REC_DROPS] = 4,	    [TT_REC_END] = 5,
+	    [TT_REC_SITE] = 4,	  [TT_REC_SNAPSHOT] = 3,    [TT_REC_PROCESS] = 2,
+	    [TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2, [TT_REC_CLOCK] = 4,
 	};
 	return tag <= TT_REC_TAG_MAX ? n[tag] : 0;
 }
@@ -90,8 +90,7 @@ static inline void tt_put_le32(unsigned char *p, uint32_t v)
 
 static inline uint32_t tt_get_le32(const unsigned char *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static inline uint16_t tt_get_le16(const unsigned char *p)

@@ -12,8 +12,7 @@
  * Returns the length written.
  */
 size_t tt_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
-size_t tt_format(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+size_t tt_format(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Write "libthagtrace: <message>\n" to stderr with one write(2); errno preserved. */
 void tt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -36,8 +36,8 @@ void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_
 		msgpack_pack_uint64(pk, frames[i]);
 }
 
-void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size,
-		  uint32_t stack_id, double probability)
+void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size, uint32_t stack_id,
+		  double probability)
 {
 	msgpack_pack_array(pk, 6);
 	msgpack_pack_uint8(pk, TT_REC_ALLOC);
@@ -56,8 +56,7 @@ void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr)
 	msgpack_pack_uint64(pk, ptr);
 }
 
-void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped,
-		  uint64_t dropped_bytes)
+void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes)
 {
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, TT_REC_DROPS);

@@ -10,11 +10,10 @@ void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *nam
 		   uint64_t start_ticks);
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n);
-void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size,
-		  uint32_t stack_id, double probability);
+void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size, uint32_t stack_id,
+		  double probability);
 void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr);
-void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped,
-		  uint64_t dropped_bytes);
+void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes);
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
 		uint64_t end_ticks);
 void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t bytes);

@@ -80,8 +80,8 @@ void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
 	encode_kv_i64(pk, "zstd_level", cfg->zstd_level);
 }
 
-void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted,
-		     uint64_t recorded, uint64_t dropped)
+void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted, uint64_t recorded,
+		     uint64_t dropped)
 {
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, TT_REC_PROCESS_END);

@@ -36,7 +36,8 @@ static void find_build_id(const struct dl_phdr_info *info, struct module_info *m
 			if (d + n->n_descsz > end)
 				break;
 			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
-			    !memcmp(p + sizeof(*n), "GNU", 4) && n->n_descsz <= MODULE_BUILD_ID_MAX) {
+			    !memcmp(p + sizeof(*n), "GNU", 4) &&
+			    n->n_descsz <= MODULE_BUILD_ID_MAX) {
 				memcpy(mod->build_id, d, n->n_descsz);
 				mod->build_id_len = n->n_descsz;
 				return;
@@ -86,8 +87,8 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
 			m->ranges = p;
 		}
 		m->ranges[m->nranges++] = (struct module_range){
-			info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz,
-			(uint32_t)m->nmods};
+		    info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz,
+		    (uint32_t)m->nmods};
 		any = true;
 	}
 	if (any)

@@ -13,8 +13,6 @@
 #include "tracer.h"
 #include "unwind_fp.h"
 
-
-
 /*
  * Enter the event path on `t`. Steps:
  *  A. busy already set: we interrupted our own thread's event (signal handler).

@@ -9,7 +9,7 @@
 
 struct cds_list_head registry_list = CDS_LIST_HEAD_INIT(registry_list);
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t registry_gen;   /* under registry_mutex */
+static uint64_t registry_gen;	/* under registry_mutex */
 static uint64_t registry_items; /* under registry_mutex */
 
 void registry_set_session(uint64_t gen)

@@ -42,7 +42,8 @@ uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx)
 			store_release(&r->tail, tail);
 			released = tail;
 			/* After the release: a record counted as recorded has its space back,
-			 * so emitted - recorded - dropped never under-counts what the ring holds. */
+			 * so emitted - recorded - dropped never under-counts what the ring holds.
+			 */
 			counter_add_single_writer(&r->recorded, visited - counted);
 			counted = visited;
 		}

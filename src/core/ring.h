@@ -29,8 +29,8 @@ struct ring_rec {
 	uint16_t aux;
 };
 
-#define RING_REC_PAD 0
-#define RING_ALIGN 8u
+#define RING_REC_PAD   0
+#define RING_ALIGN     8u
 #define RING_MIN_BYTES 8192u
 
 struct ring {
@@ -38,10 +38,10 @@ struct ring {
 	 * pairs with the consumer's load_acquire in ring_drain). The rest is written by
 	 * the producer only and read relaxed by anyone for statistics. */
 	tt_cacheline_aligned _Atomic uint64_t head;
-	uint64_t tail_cache; /* producer-private copy of tail; may lag */
-	uint64_t reserve_pos; /* producer-private: where the reserved record starts */
-	_Atomic uint64_t emitted;       /* every event offered, kept or not */
-	_Atomic uint64_t dropped;       /* events not kept: ring full */
+	uint64_t tail_cache;		/* producer-private copy of tail; may lag */
+	uint64_t reserve_pos;		/* producer-private: where the reserved record starts */
+	_Atomic uint64_t emitted;	/* every event offered, kept or not */
+	_Atomic uint64_t dropped;	/* events not kept: ring full */
 	_Atomic uint64_t dropped_bytes; /* bytes of dropped allocation events */
 
 	/* Consumer line. tail: written by the consumer (store_release after reading,

@@ -82,9 +82,8 @@ static void table_grow(struct sites *s, struct site_table *old)
 	struct site_table *head = load_relaxed(&s->retired);
 	do {
 		old->retired_next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&s->retired, &head, old,
-							memory_order_release,
-							memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &s->retired, &head, old, memory_order_release, memory_order_relaxed));
 }
 
 void sites_insert(struct sites *s, uint64_t site, uint64_t size)

@@ -25,7 +25,7 @@ struct site_entry {
 
 struct site_table {
 	uint64_t capacity; /* entries, power of two */
-	uint64_t used;     /* owner-private */
+	uint64_t used;	   /* owner-private */
 	size_t map_bytes;
 	struct site_table *retired_next;
 	struct site_entry e[];
@@ -34,9 +34,9 @@ struct site_table {
 struct sites {
 	_Atomic(struct site_table *) table;   /* owner store_release; reader load_acquire */
 	_Atomic(struct site_table *) retired; /* owner pushes (CAS), reader takes (exchange) */
-	_Atomic uint64_t other_count;         /* site 0 or table full: not attributed */
+	_Atomic uint64_t other_count;	      /* site 0 or table full: not attributed */
 	_Atomic uint64_t other_bytes;
-	uint64_t other_written;               /* reader-private */
+	uint64_t other_written; /* reader-private */
 };
 
 #define SITES_INITIAL_CAPACITY 256u

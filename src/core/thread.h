@@ -64,7 +64,7 @@ struct thagtrace_thread {
 	 * (the reentrancy guard too); stop() reads it after a membarrier. */
 	tt_cacheline_aligned _Atomic uint32_t busy;
 	uint32_t next_stack_id;
-	uint64_t generation; /* session it was registered in */
+	uint64_t generation;	      /* session it was registered in */
 	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
@@ -77,8 +77,8 @@ struct thagtrace_thread {
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
 	int fd_events, fd_freq; /* -1 until the writer opens them */
-	uint64_t last_ts;        /* ticks of the last event written (deltas) */
-	uint64_t drops_written;  /* dropped count in the last DROPS record */
+	uint64_t last_ts;	/* ticks of the last event written (deltas) */
+	uint64_t drops_written; /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
 
 	/* Identity: set at register, read-only after. */

@@ -28,7 +28,7 @@ struct thagtrace_config tt_cfg;
 
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_gen;
-static bool running;     /* under lifecycle: a writer exists and must be joined */
+static bool running; /* under lifecycle: a writer exists and must be joined */
 static _Atomic int disabled_said;
 
 void thagtrace_config_init(struct thagtrace_config *cfg)
@@ -200,7 +200,7 @@ const char *thagtrace_strerror(int code)
 const char *thagtrace_version(void)
 {
 #define TT_STR2(x) #x
-#define TT_STR(x) TT_STR2(x)
+#define TT_STR(x)  TT_STR2(x)
 	return TT_STR(THAGTRACE_VERSION_MAJOR) "." TT_STR(THAGTRACE_VERSION_MINOR) "." TT_STR(
-		THAGTRACE_VERSION_PATCH);
+	    THAGTRACE_VERSION_PATCH);
 }

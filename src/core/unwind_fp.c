@@ -10,7 +10,8 @@ unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, uns
 	unsigned n = 0;
 	size_t hint = 0;
 	*truncated = false;
-	while (fp >= lo && fp <= hi - 2 * sizeof(uintptr_t) && (fp & (sizeof(uintptr_t) - 1)) == 0) {
+	while (fp >= lo && fp <= hi - 2 * sizeof(uintptr_t) &&
+	       (fp & (sizeof(uintptr_t) - 1)) == 0) {
 		const uintptr_t *frame = (const uintptr_t *)fp;
 		uintptr_t next = frame[0], ret = frame[1];
 		/* A "return address" outside every executable segment (or in the first

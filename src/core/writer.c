@@ -173,8 +173,8 @@ static int visit_event(const struct ring_rec *rec, void *arg)
 		if (ev->stack_flags & EV_STACK_DEFINES)
 			encode_stack(&w.pk, ev->stack_id, ev->stack_flags & ~EV_STACK_DEFINES,
 				     ev->frames, ev->h.aux);
-		encode_alloc(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr, ev->size,
-			     ev->stack_id, ev->probability);
+		encode_alloc(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr, ev->size, ev->stack_id,
+			     ev->probability);
 		t->last_ts = ev->ts;
 		break;
 	}
@@ -282,8 +282,7 @@ static void pass(bool final)
 	urcu_memb_read_lock();
 	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
 	 * the list head itself to end the loop, a misaligned (undefined) pointer. */
-	cds_list_for_each_rcu(pos, &registry_list)
-	{
+	cds_list_for_each_rcu (pos, &registry_list) {
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		/* Pairs with thread_create's store_release (the handle is set up) and with
 		 * unregister's CAS (release: its events are all in the ring). */
@@ -295,10 +294,9 @@ static void pass(bool final)
 			retired = t;
 		} else if (final) {
 			uint32_t expected = TH_ACTIVE;
-			if (atomic_compare_exchange_strong_explicit(&t->state, &expected,
-								    TH_ORPHANED,
-								    memory_order_acq_rel,
-								    memory_order_acquire)) {
+			if (atomic_compare_exchange_strong_explicit(
+				&t->state, &expected, TH_ORPHANED, memory_order_acq_rel,
+				memory_order_acquire)) {
 				/* The owner frees it at unregister; we only unlink it. */
 				registry_remove(t);
 			} else {
@@ -317,8 +315,7 @@ static void wait_for_events_in_flight(void)
 {
 	struct cds_list_head *pos;
 	urcu_memb_read_lock();
-	cds_list_for_each_rcu(pos, &registry_list)
-	{
+	cds_list_for_each_rcu (pos, &registry_list) {
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		uint64_t deadline = tt_now_ns() + BUSY_WAIT_NS;
 		/* Pairs with thread_leave's store_release(&busy, 0). */
@@ -330,8 +327,7 @@ static void wait_for_events_in_flight(void)
 
 static void sleep_until_woken(uint32_t seen)
 {
-	struct timespec ts = {(time_t)(w.flush_ns / 1000000000u),
-			      (long)(w.flush_ns % 1000000000u)};
+	struct timespec ts = {(time_t)(w.flush_ns / 1000000000u), (long)(w.flush_ns % 1000000000u)};
 	store_seq_cst(&writer_sleeping, 1);
 	if (load_seq_cst(&wake_word) == seen && !load_seq_cst(&w.stop))
 		syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);

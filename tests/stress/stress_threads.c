@@ -32,9 +32,9 @@ struct worker {
 	unsigned index;
 	int32_t tid;
 	uint64_t allocs, frees, bytes;
-	uint64_t alloc_ptr_sum;   /* pointers this thread allocated */
-	uint64_t freed_ptr_sum;   /* pointers this thread freed (own and neighbour's) */
-	uint64_t rc_dropped;      /* record calls that returned THAGTRACE_EDROPPED */
+	uint64_t alloc_ptr_sum; /* pointers this thread allocated */
+	uint64_t freed_ptr_sum; /* pointers this thread freed (own and neighbour's) */
+	uint64_t rc_dropped;	/* record calls that returned THAGTRACE_EDROPPED */
 	struct thagtrace_thread_stats stats;
 };
 
@@ -131,13 +131,13 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "FAIL: " __VA_ARGS__);                             \
-			fputc('\n', stderr);                                              \
-			failures++;                                                        \
-		}                                                                          \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL: " __VA_ARGS__);                                     \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 int main(int argc, char **argv)
@@ -152,7 +152,8 @@ int main(int argc, char **argv)
 	if (argc > 4)
 		pace = atoi(argv[4]);
 	if (nthreads < 2 || nevents < 4) {
-		fprintf(stderr, "usage: stress_threads [THREADS>=2 [EVENTS>=4 [RING_KB [PACE]]]]\n");
+		fprintf(stderr,
+			"usage: stress_threads [THREADS>=2 [EVENTS>=4 [RING_KB [PACE]]]]\n");
 		return 2;
 	}
 	const char *dir = support_tmpdir("stress");
@@ -202,8 +203,8 @@ int main(int argc, char **argv)
 		CHECK(t->end_emitted == emitted, "thread %u: END emitted %" PRIu64 ", did %" PRIu64,
 		      i, t->end_emitted, emitted);
 		CHECK(t->end_recorded + t->end_dropped == emitted,
-		      "thread %u: recorded %" PRIu64 " + dropped %" PRIu64 " != emitted %" PRIu64, i,
-		      t->end_recorded, t->end_dropped, emitted);
+		      "thread %u: recorded %" PRIu64 " + dropped %" PRIu64 " != emitted %" PRIu64,
+		      i, t->end_recorded, t->end_dropped, emitted);
 		CHECK(t->allocs + t->frees == t->end_recorded,
 		      "thread %u: %" PRIu64 " events in the file, END says %" PRIu64, i,
 		      t->allocs + t->frees, t->end_recorded);
@@ -218,9 +219,11 @@ int main(int argc, char **argv)
 		CHECK(t->stack_ids_ok, "thread %u: an event names an undefined stack", i);
 		CHECK(t->ts_monotonic, "thread %u: timestamps go backwards", i);
 		if (t->end_dropped == 0) {
-			CHECK(t->alloc_bytes == w->bytes, "thread %u: bytes %" PRIu64 " != %" PRIu64, i,
-			      t->alloc_bytes, w->bytes);
-			CHECK(t->alloc_ptr_sum == w->alloc_ptr_sum, "thread %u: alloc identities", i);
+			CHECK(t->alloc_bytes == w->bytes,
+			      "thread %u: bytes %" PRIu64 " != %" PRIu64, i, t->alloc_bytes,
+			      w->bytes);
+			CHECK(t->alloc_ptr_sum == w->alloc_ptr_sum, "thread %u: alloc identities",
+			      i);
 			CHECK(t->free_ptr_sum == w->freed_ptr_sum, "thread %u: free identities", i);
 		}
 		tot_emitted += emitted;
@@ -233,7 +236,7 @@ int main(int argc, char **argv)
 	}
 	CHECK(d.process_end_seen, "no process totals");
 	CHECK(d.pe_threads == nthreads && d.pe_emitted == tot_emitted &&
-		      d.pe_recorded == tot_recorded && d.pe_dropped == tot_dropped,
+		  d.pe_recorded == tot_recorded && d.pe_dropped == tot_dropped,
 	      "process totals disagree with the threads'");
 	/* Every block freed (own or neighbour's) was allocated by someone. */
 	uint64_t want_free = 0;
