@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 15;
 	if (rounds < 1 || rounds > 1000)
 		rounds = 15;
-	const char *dir = bench_tmpdir("producer");
+	const char *dir = support_tmpdir("producer");
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
@@ -87,6 +87,6 @@ int main(int argc, char **argv)
 		       result[kind], rounds, BATCH);
 	printf("producer events %llu, dropped %llu\n", (unsigned long long)st.emitted,
 	       (unsigned long long)st.dropped);
-	bench_rmdir(dir);
+	support_rmdir(dir);
 	return st.dropped ? 1 : 0;
 }

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		nthreads = (unsigned)atoi(argv[1]);
 	if (argc > 2)
 		ring_kb = (unsigned)atoi(argv[2]);
-	const char *dir = bench_tmpdir("rss");
+	const char *dir = support_tmpdir("rss");
 	char outdir[512];
 	snprintf(outdir, sizeof(outdir), "%s", dir);
 	pthread_barrier_init(&parked, NULL, nthreads + 1);
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 	       "tracer %.1f MiB (%.0f KiB per thread)\n",
 	       nthreads, ring_kb, before, after, (double)(after - before) / 1024,
 	       (double)(after - before) / nthreads);
-	bench_rmdir(outdir);
+	support_rmdir(outdir);
 	free(th);
 	return 0;
 }

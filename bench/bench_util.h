@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers the benchmarks share: clock, medians, RSS, temp directories. */
+/* Small helpers the benchmarks share: clock, medians, RSS. Temporary directories
+ * come from tests/support.h. */
 #ifndef TT_BENCH_UTIL_H
 #define TT_BENCH_UTIL_H
 
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "../tests/support.h"
 
 static inline double bench_now(void)
 {
@@ -42,19 +45,5 @@ static inline long bench_rss_kb(void)
 		fclose(f);
 	return kb;
 }
-
-/* A fresh output directory under $TMPDIR or /tmp. */
-static inline const char *bench_tmpdir(const char *tag)
-{
-	static char path[512];
-	const char *base = getenv("TMPDIR");
-	snprintf(path, sizeof(path), "%s/thagtrace-bench-%s-XXXXXX", base ? base : "/tmp", tag);
-	return mkdtemp(path);
-}
-
-/* Sum of the sizes of the files in dir (bytes on disk of a trace). */
-long long bench_dir_bytes(const char *dir);
-/* Remove the files of dir and dir itself. */
-void bench_rmdir(const char *dir);
 
 #endif

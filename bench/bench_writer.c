@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 		nevents = (unsigned)atoi(argv[2]);
 	if (nthreads < 1 || nthreads > 64 || nevents < 1000)
 		return 2;
-	const char *dir = bench_tmpdir("writer");
+	const char *dir = support_tmpdir("writer");
 	char outdir[512];
 	snprintf(outdir, sizeof(outdir), "%s", dir);
 	struct thagtrace_config c;
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nthreads; i++)
 		thagtrace_thread_unregister(handles[i]);
 	thagtrace_stop();
-	long long disk = bench_dir_bytes(outdir);
+	long long disk = support_dir_bytes(outdir);
 	double secs = t_drained - t0;
 	printf("writer capacity: %llu events in %.3f s of writer CPU: %.2f M events/s per "
 	       "core\n",
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	       nthreads, secs, (double)recorded / secs / 1e6, t_produced - t0);
 	printf("writer on disk: %lld bytes, %.2f bytes/event; dropped %llu\n", disk,
 	       (double)disk / (double)recorded, (unsigned long long)dropped);
-	bench_rmdir(outdir);
+	support_rmdir(outdir);
 	free(handles);
 	return dropped ? 1 : 0;
 }

@@ -7,6 +7,7 @@
  * (cross-thread frees), and keep a few (a leak).
  * usage: pool_demo [OUTPUT_DIR]   (default: pool-demo-out)
  */
+#define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

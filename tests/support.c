@@ -22,21 +22,47 @@ const char *support_tmpdir(const char *tag)
 	return path;
 }
 
-void support_rmdir(const char *dir)
+int support_each_file(const char *dir, void (*fn)(const char *path, void *ctx), void *ctx)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return;
+		return -1;
 	struct dirent *e;
 	char p[1024];
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
+		fn(p, ctx);
 	}
 	closedir(d);
+	return 0;
+}
+
+static void unlink_one(const char *path, void *ctx)
+{
+	(void)ctx;
+	unlink(path);
+}
+
+void support_rmdir(const char *dir)
+{
+	support_each_file(dir, unlink_one, NULL);
 	rmdir(dir);
+}
+
+static void add_size(const char *path, void *ctx)
+{
+	struct stat st;
+	if (stat(path, &st) == 0)
+		*(long long *)ctx += st.st_size;
+}
+
+long long support_dir_bytes(const char *dir)
+{
+	long long total = 0;
+	support_each_file(dir, add_size, &total);
+	return total;
 }
 
 static struct support_thread *thread_slot(struct support_dir *d, int32_t pid, int32_t tid)
@@ -181,23 +207,16 @@ static void read_file(const char *path, struct support_dir *out)
 	tt_decoder_destroy(dec);
 }
 
+static void read_file_cb(const char *path, void *ctx)
+{
+	read_file(path, ctx);
+}
+
 int support_read_dir(const char *dir, struct support_dir *out)
 {
 	memset(out, 0, sizeof(*out));
-	DIR *d = opendir(dir);
-	if (!d) {
+	if (support_each_file(dir, read_file_cb, out) != 0)
 		note_error(out, dir, "cannot open directory");
-		return -1;
-	}
-	struct dirent *e;
-	char p[1024];
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		read_file(p, out);
-	}
-	closedir(d);
 	return out->errors ? -1 : 0;
 }
 

@@ -10,8 +10,14 @@
 /* Make a fresh directory under $TMPDIR (or /tmp); returns a static path. */
 const char *support_tmpdir(const char *tag);
 
+/* Call fn for every file in dir (one level, dot files skipped); -1 if unreadable. */
+int support_each_file(const char *dir, void (*fn)(const char *path, void *ctx), void *ctx);
+
 /* Remove a directory and the files in it (one level). */
 void support_rmdir(const char *dir);
+
+/* Bytes in the files of dir (one level). */
+long long support_dir_bytes(const char *dir);
 
 /* What one thread's .bin and .freq files say. */
 struct support_thread {
