@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,4 +188,45 @@ Test(api, stats_and_unregister_flushes_everything)
 	cr_assert_eq(d.pe_emitted, 2000);
 	support_dir_free(&d);
 	support_rmdir(dir);
+}
+
+/* The disk fills while tracing (simulated with RLIMIT_FSIZE): one line on stderr,
+ * tracing turns itself off, the program goes on and stop still works. */
+Test(api, write_failure_disables_tracing_once, .init = cr_redirect_stderr)
+{
+	const char *dir = support_tmpdir("diskfull");
+	char path[600];
+	snprintf(path, sizeof(path), "%s", dir);
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = {2048, 2048}; /* every file may grow to 2 KiB */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	struct thagtrace_config c = cfg_in(path);
+	c.flush_interval_ms = 5;
+	cr_assert_eq(thagtrace_start(&c), 0);
+	struct thagtrace_thread *t = thagtrace_thread_register("filler", NULL);
+	int rc = 0, x;
+	for (int i = 0; i < 200000 && rc == 0; i++) {
+		rc = thagtrace_record_alloc(t, &x + (i % 1000), 1 + i % 977);
+		if (rc == THAGTRACE_EDROPPED)
+			rc = 0;
+		if (i % 1000 == 0)
+			usleep(1000);
+	}
+	cr_assert_eq(rc, THAGTRACE_EDISABLED, "the writer's failure turns recording off");
+	cr_assert(!thagtrace_is_running());
+	cr_assert_eq(thagtrace_record_free(t, &x), THAGTRACE_EDISABLED);
+	thagtrace_thread_unregister(t);
+	cr_assert_eq(thagtrace_stop(), 0);
+	cr_assert_eq(thagtrace_stop(), 0);
+	fflush(stderr);
+	char want[900];
+	snprintf(want, sizeof(want), "libthagtrace: cannot write %s/", path);
+	FILE *err = cr_get_redirected_stderr();
+	char line[1024] = "";
+	cr_assert_not_null(fgets(line, sizeof(line), err));
+	cr_assert(strncmp(line, want, strlen(want)) == 0, "got: %s", line);
+	cr_assert(strstr(line, "File too large; tracing disabled, the program runs on untraced"),
+		  "got: %s", line);
+	cr_assert_null(fgets(line, sizeof(line), err), "said once only");
+	support_rmdir(path);
 }
