@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
 	c.ring_kb = 16 * 1024;
+	c.sample_mode = THAGTRACE_SAMPLE_ALL; /* the cost of a recorded event */
 	if (thagtrace_start(&c) != 0)
 		return 1;
 	t = thagtrace_thread_register("bench", NULL);

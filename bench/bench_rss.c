@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", outdir);
 	c.ring_kb = ring_kb;
+	c.sample_mode = THAGTRACE_SAMPLE_ALL;
 	if (thagtrace_start(&c) != 0)
 		return 1;
 	pthread_barrier_wait(&parked);

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	/* Room for every event: 48 bytes an allocation, 24 a free, plus stacks. */
 	unsigned need_kb = (unsigned)((uint64_t)nevents * 40 / 1024) + 1024;
 	c.ring_kb = 1024;
+	c.sample_mode = THAGTRACE_SAMPLE_ALL;
 	while (c.ring_kb < need_kb)
 		c.ring_kb *= 2;
 	if (thagtrace_start(&c) != 0)

@@ -39,9 +39,9 @@ enum thagtrace_error {
 	THAGTRACE_ERROR_LAST = -7, /* the most negative code */
 };
 
-/* Sampling modes; the sampler proper comes with allocation interposition. */
+/* Sampling modes (docs/format.md and the user guide give the exact rules). */
 enum thagtrace_sample_mode {
-	THAGTRACE_SAMPLE_ALL = 0,     /* every event recorded, probability 1 */
+	THAGTRACE_SAMPLE_ALL = 0,     /* every allocation recorded, probability 1 */
 	THAGTRACE_SAMPLE_TIERED = 1,  /* size tiers plus call-site frequency boost */
 	THAGTRACE_SAMPLE_POISSON = 2, /* byte-interval sampling with a mean interval */
 };
@@ -61,12 +61,24 @@ struct thagtrace_config {
 	uint64_t poisson_mean;	    /* bytes, for THAGTRACE_SAMPLE_POISSON */
 	uint64_t min_size;	    /* allocations smaller than this are not recorded */
 	char output_dir[4096];	    /* created if missing; must be writable */
+	/* Tiered sampling: sizes >= tier_large_bytes are always recorded, sizes >=
+	 * tier_medium_bytes at rate_medium, smaller ones at rate_small; a call site's
+	 * rate is multiplied by clamp(its count / boost_threshold, 1, boost_max), capped
+	 * at 1; a site's first allocation is always recorded. */
+	uint64_t tier_large_bytes;  /* 10240 */
+	uint64_t tier_medium_bytes; /* 1024 */
+	double rate_medium;	    /* 0.10 */
+	double rate_small;	    /* 0.01 */
+	uint64_t boost_threshold;   /* 1000 allocations */
+	double boost_max;	    /* 10 */
+	uint64_t seed;		    /* random seed; 0 = from the clock */
 };
 
 #define THAGTRACE_MAX_FRAMES_LIMIT 256
 
 /* Fill `cfg` with the defaults: output "thagtrace-out", 64 KiB rings, 100 ms flush,
- * 64 frames, zstd level 1, sample mode "all". Always succeeds on a non-NULL cfg. */
+ * 64 frames, zstd level 1, sample mode "tiered" (10 KiB / 1 KiB tiers, 10 % and 1 %,
+ * boost up to 10x past 1000 calls). Always succeeds on a non-NULL cfg. */
 THAGTRACE_API void thagtrace_config_init(struct thagtrace_config *cfg);
 
 /* Start the tracer: validate cfg (NULL means defaults), create the output directory,
@@ -106,8 +118,9 @@ THAGTRACE_API void thagtrace_thread_unregister(struct thagtrace_thread *t);
 /*
  * Record that the calling thread allocated `size` bytes at `ptr`. The call site is the
  * caller's return address, counted exactly in the thread's frequency table; the
- * event is sampled per the configuration and, when kept, its stack is taken by
- * walking frame pointers (depth max_frames).
+ * event is sampled per the configuration (the probability is recorded with it) and,
+ * when kept, its stack is taken by walking frame pointers (depth max_frames).
+ * Returns 0 also when the allocation was counted but not sampled.
  * Lock-free, allocation-free, no system call; async-signal-safe (a nested call from a
  * signal handler on the same thread is dropped and counted). Returns 0,
  * THAGTRACE_EDROPPED (ring full, counted), THAGTRACE_EDISABLED, or THAGTRACE_EINVAL

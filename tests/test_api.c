@@ -18,6 +18,7 @@ static struct thagtrace_config cfg_in(const char *dir)
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
+	c.sample_mode = THAGTRACE_SAMPLE_ALL; /* these tests count every event */
 	return c;
 }
 
@@ -27,6 +28,11 @@ Test(api, config_defaults)
 	thagtrace_config_init(&c);
 	cr_assert_eq(c.size, sizeof(c));
 	cr_assert_eq(c.ring_kb, 64);
+	cr_assert_eq(c.sample_mode, THAGTRACE_SAMPLE_TIERED);
+	cr_assert_eq(c.tier_large_bytes, 10240);
+	cr_assert_eq(c.tier_medium_bytes, 1024);
+	cr_assert_eq(c.rate_medium, 0.10);
+	cr_assert_eq(c.rate_small, 0.01);
 	cr_assert_leq(c.flush_interval_ms, 100);
 	cr_assert_geq(c.max_frames, 64);
 	cr_assert_str_eq(c.output_dir, "thagtrace-out");

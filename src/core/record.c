@@ -108,12 +108,13 @@ int thagtrace_record_alloc(struct thagtrace_thread *t, const void *ptr, size_t s
 	if (rc != 0)
 		goto out;
 	uintptr_t site = (uintptr_t)__builtin_return_address(0);
-	sites_add(&t->sites, site, size);
-	if (size < tt_cfg.min_size) {
+	uint64_t count = sites_add(&t->sites, site, size);
+	double p =
+	    size < tt_cfg.min_size ? 0.0 : sampler_decide(&t->sampler, &tt_sampling, size, count);
+	if (p == 0.0) {
 		thread_leave(t);
 		goto out;
 	}
-	/* The sampler arrives with interposition; until then every event is kept. */
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];
 	bool truncated = false;
 	unsigned n = 0;
@@ -124,7 +125,7 @@ int thagtrace_record_alloc(struct thagtrace_thread *t, const void *ptr, size_t s
 		frames[0] = site; /* at least the call site */
 		n = 1;
 	}
-	rc = push_alloc(t, ptr, size, 1.0, frames, n, truncated ? TT_STACK_TRUNCATED : 0);
+	rc = push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0);
 	thread_leave(t);
 out:
 	errno = saved;

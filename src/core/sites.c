@@ -86,7 +86,7 @@ static void table_grow(struct sites *s, struct site_table *old)
 	    &s->retired, &head, old, memory_order_release, memory_order_relaxed));
 }
 
-void sites_insert(struct sites *s, uint64_t site, uint64_t size)
+uint64_t sites_insert(struct sites *s, uint64_t site, uint64_t size)
 {
 	struct site_table *t = load_relaxed(&s->table);
 	if (site && t->used + 1 > t->capacity * 3 / 4) {
@@ -96,9 +96,10 @@ void sites_insert(struct sites *s, uint64_t site, uint64_t size)
 	if (!site || t->used + 1 > t->capacity * 7 / 8) {
 		counter_add_single_writer(&s->other_count, 1);
 		counter_add_single_writer(&s->other_bytes, size);
-		return;
+		return load_relaxed(&s->other_count);
 	}
 	table_place(t, site, 1, size, 0);
+	return 1;
 }
 
 uint64_t sites_snapshot(struct sites *s, sites_visit_fn visit, void *ctx)

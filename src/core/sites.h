@@ -47,31 +47,32 @@ int sites_init(struct sites *s);
 /* Unmap every table; nobody may use `s` any more. */
 void sites_fini(struct sites *s);
 
-/* Owner slow path: insert `site` (not present) with its first allocation. */
-void sites_insert(struct sites *s, uint64_t site, uint64_t size);
+/* Owner slow path: insert `site` (not present) with its first allocation; returns
+ * the count now held for it (1, or the "other" count when it could not be placed). */
+uint64_t sites_insert(struct sites *s, uint64_t site, uint64_t size);
 
 static inline uint64_t sites_hash(uint64_t site)
 {
 	return (site * 0x9E3779B97F4A7C15ull) >> 20;
 }
 
-/* Owner: count one allocation of `size` bytes at `site`. Lock-free, no syscall in the
- * common case (an insert that grows the table maps memory). */
-static inline void sites_add(struct sites *s, uint64_t site, uint64_t size)
+/* Owner: count one allocation of `size` bytes at `site`; returns the site's count
+ * including it. Lock-free, no syscall in the common case (an insert that grows the
+ * table maps memory). */
+static inline uint64_t sites_add(struct sites *s, uint64_t site, uint64_t size)
 {
 	struct site_table *t = load_relaxed(&s->table); /* only we write it */
 	uint64_t mask = t->capacity - 1;
 	for (uint64_t i = sites_hash(site) & mask;; i = (i + 1) & mask) {
 		uint64_t k = load_relaxed(&t->e[i].site);
 		if (k == site && site) {
-			counter_add_single_writer(&t->e[i].count, 1);
+			uint64_t c = load_relaxed(&t->e[i].count) + 1;
+			store_relaxed(&t->e[i].count, c);
 			counter_add_single_writer(&t->e[i].bytes, size);
-			return;
+			return c;
 		}
-		if (k == 0) {
-			sites_insert(s, site, size);
-			return;
-		}
+		if (k == 0)
+			return sites_insert(s, site, size);
 	}
 }
 

@@ -65,6 +65,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, in
 		memcpy(t->name, buf, sizeof(t->name) - 1);
 	}
 	stack_bounds(t);
+	sampler_init(&t->sampler, &tt_sampling, tt_cfg.seed, (uint64_t)t->tid);
 	/* Last: pairs with the writer's load_acquire(&state) in its pass, so everything
 	 * set up above is visible to it however the list publication orders. */
 	store_release(&t->state, TH_ACTIVE);

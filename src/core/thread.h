@@ -12,6 +12,7 @@
 #include <urcu/list.h>
 
 #include "ring.h"
+#include "sampler.h"
 #include "sites.h"
 
 /* Ring record types (struct ring_rec.type); the writer turns each into file records. */
@@ -68,6 +69,7 @@ struct thagtrace_thread {
 	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
+	struct sampler sampler;
 	struct sites sites;
 
 	/* Handed over between owner and writer (CAS). */

@@ -25,6 +25,7 @@ bool tt_need_fence;
 bool tt_use_tsc;
 static bool clock_chosen;
 struct thagtrace_config tt_cfg;
+struct sampler_params tt_sampling;
 
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_gen;
@@ -41,10 +42,17 @@ void thagtrace_config_init(struct thagtrace_config *cfg)
 	cfg->flush_interval_ms = 100;
 	cfg->max_frames = 64;
 	cfg->zstd_level = 1;
-	cfg->sample_mode = THAGTRACE_SAMPLE_ALL;
+	cfg->sample_mode = THAGTRACE_SAMPLE_TIERED;
 	cfg->poisson_mean = 512 * 1024;
 	cfg->min_size = 0;
 	strcpy(cfg->output_dir, "thagtrace-out");
+	cfg->tier_large_bytes = 10240;
+	cfg->tier_medium_bytes = 1024;
+	cfg->rate_medium = 0.10;
+	cfg->rate_small = 0.01;
+	cfg->boost_threshold = 1000;
+	cfg->boost_max = 10;
+	cfg->seed = 0;
 }
 
 /* Check every value; say what is wrong once on stderr. */
@@ -75,10 +83,32 @@ static int config_check(const struct thagtrace_config *c)
 		tt_log("zstd level %d must be from -7 to 19", c->zstd_level);
 		return THAGTRACE_EINVAL;
 	}
-	if (c->sample_mode != THAGTRACE_SAMPLE_ALL) {
-		tt_log("sample mode %u is not available in this build (only \"all\")",
+	if (c->sample_mode > THAGTRACE_SAMPLE_POISSON) {
+		tt_log("sample mode %u is not one of all (0), tiered (1), poisson (2)",
 		       c->sample_mode);
 		return THAGTRACE_EINVAL;
+	}
+	if (c->sample_mode == THAGTRACE_SAMPLE_POISSON && c->poisson_mean < 1) {
+		tt_log("poisson mean must be at least 1 byte");
+		return THAGTRACE_EINVAL;
+	}
+	if (c->sample_mode == THAGTRACE_SAMPLE_TIERED) {
+		if (!(c->rate_small > 0 && c->rate_small <= 1) ||
+		    !(c->rate_medium > 0 && c->rate_medium <= 1)) {
+			tt_log("sampling rates must be in (0, 1]");
+			return THAGTRACE_EINVAL;
+		}
+		if (c->tier_medium_bytes > c->tier_large_bytes) {
+			tt_log("the medium tier (%llu bytes) must not start above the large tier "
+			       "(%llu bytes)",
+			       (unsigned long long)c->tier_medium_bytes,
+			       (unsigned long long)c->tier_large_bytes);
+			return THAGTRACE_EINVAL;
+		}
+		if (c->boost_threshold < 1 || !(c->boost_max >= 1 && c->boost_max <= 1e6)) {
+			tt_log("boost threshold must be >= 1 and boost max in [1, 1e6]");
+			return THAGTRACE_EINVAL;
+		}
 	}
 	if (!c->output_dir[0] || !memchr(c->output_dir, '\0', sizeof(c->output_dir))) {
 		tt_log("output directory is empty or too long");
@@ -119,6 +149,7 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 		return THAGTRACE_ESTATE;
 	}
 	tt_cfg = c;
+	sampler_params_init(&tt_sampling, &tt_cfg);
 	membarrier_setup();
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */

@@ -8,6 +8,7 @@
 
 #include "../common/atomic.h"
 #include "../common/clock.h"
+#include "sampler.h"
 #include "thagtrace.h"
 
 /*
@@ -31,6 +32,7 @@ static inline uint64_t tt_ticks(void)
 
 /* Settings of the running session; written before tt_active_gen is published. */
 extern struct thagtrace_config tt_cfg;
+extern struct sampler_params tt_sampling; /* derived from tt_cfg */
 
 /* Wake the writer now (producer, on a ring's half-full crossing). Signal-safe. */
 void tt_wake_writer(void);

@@ -164,6 +164,7 @@ int main(int argc, char **argv)
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", outdir);
 	c.ring_kb = ring_kb;
+	c.sample_mode = THAGTRACE_SAMPLE_ALL; /* every event, so every one is accounted */
 	int rc = thagtrace_start(&c);
 	if (rc != 0) {
 		fprintf(stderr, "start: %s\n", thagtrace_strerror(rc));

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* Sampler set-up and the Poisson mode's slow path. */
+#include "sampler.h"
+
+#include <math.h>
+
+#include "../common/clock.h"
+
+void sampler_params_init(struct sampler_params *sp, const struct thagtrace_config *cfg)
+{
+	sp->mode = cfg->sample_mode;
+	sp->large = cfg->tier_large_bytes;
+	sp->medium = cfg->tier_medium_bytes;
+	sp->rate_medium = cfg->rate_medium;
+	sp->rate_small = cfg->rate_small;
+	sp->inv_threshold = 1.0 / (double)cfg->boost_threshold;
+	sp->boost_max = cfg->boost_max;
+	sp->poisson_mean = (double)cfg->poisson_mean;
+	sp->inv_poisson_mean = 1.0 / (double)cfg->poisson_mean;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/* Exponential gap with mean M: -M ln(U), U in (0, 1]. */
+static double next_gap(struct sampler *s, const struct sampler_params *sp)
+{
+	return -sp->poisson_mean * log(1.0 - sampler_uniform(s));
+}
+
+void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t seed, uint64_t tid)
+{
+	uint64_t x = seed ? seed : tt_now_ns() ^ (uint64_t)(uintptr_t)s;
+	x ^= tid * 0xD6E8FEB86659FD93ull;
+	s->rng = splitmix64(&x);
+	if (!s->rng)
+		s->rng = 1;
+	s->poisson_left = sp->poisson_mean > 0 ? next_gap(s, sp) : 0;
+}
+
+double sampler_poisson_hit(struct sampler *s, const struct sampler_params *sp, uint64_t size)
+{
+	/* The point(s) that fell in this allocation are used up: the next gap starts
+	 * after it, wherever the last point fell (memoryless). */
+	do
+		s->poisson_left += next_gap(s, sp);
+	while (s->poisson_left <= 0.0);
+	double p = -expm1(-(double)size * sp->inv_poisson_mean);
+	return p > 0.0 ? p : 0x1.0p-53; /* never 0: the event was recorded */
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which allocations are recorded, and with what probability. The probability is
+ * decided from the allocation's size and its call site's history *before* the random
+ * draw and travels with the event, so sum(size / p) over recorded events is an
+ * unbiased estimate of the bytes allocated.
+ *
+ *   all       p = 1.
+ *   tiered    size >= tier_large_bytes: p = 1;
+ *             first allocation of a call site (count == 1): p = 1;
+ *             otherwise base = rate_medium (size >= tier_medium_bytes) or rate_small,
+ *             p = min(1, base * clamp(count / boost_threshold, 1, boost_max)),
+ *             where count is the site's exact allocation count including this one.
+ *   poisson   bytes are sampled as a Poisson process of mean interval M
+ *             (poisson_mean): an allocation of s bytes is recorded when a point falls
+ *             in its bytes, which happens with p = 1 - exp(-s / M), independent of
+ *             the past (the gaps are exponential, so memoryless).
+ * State is per thread (in its handle): no sharing, no atomics.
+ */
+#ifndef TT_SAMPLER_H
+#define TT_SAMPLER_H
+
+#include <stdint.h>
+
+#include "thagtrace.h"
+
+struct sampler {
+	uint64_t rng;	     /* xorshift64* state, never 0 */
+	double poisson_left; /* bytes until the next Poisson point */
+};
+
+/* Derived constants for the hot path, computed once per session from the config. */
+struct sampler_params {
+	uint32_t mode;
+	uint64_t large, medium;
+	double rate_medium, rate_small;
+	double inv_threshold; /* 1 / boost_threshold */
+	double boost_max;
+	double poisson_mean, inv_poisson_mean;
+};
+
+void sampler_params_init(struct sampler_params *sp, const struct thagtrace_config *cfg);
+
+/* Seed a thread's sampler: `seed` from the config (0: from time and address), mixed
+ * with the thread id so threads draw independently. */
+void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t seed, uint64_t tid);
+
+/* Uniform double in [0, 1). */
+static inline double sampler_uniform(struct sampler *s)
+{
+	uint64_t x = s->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	s->rng = x;
+	return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
+}
+
+/* Slow path of the Poisson mode: a point fell in this allocation. */
+double sampler_poisson_hit(struct sampler *s, const struct sampler_params *sp, uint64_t size);
+
+/*
+ * Decide for one allocation of `size` bytes whose call site has now made
+ * `site_count` allocations (this one included). Returns the probability it was
+ * recorded with, or 0 when it is not recorded. No lock, no allocation, no syscall.
+ */
+static inline double sampler_decide(struct sampler *s, const struct sampler_params *sp,
+				    uint64_t size, uint64_t site_count)
+{
+	switch (sp->mode) {
+	case THAGTRACE_SAMPLE_TIERED: {
+		if (size >= sp->large || site_count == 1)
+			return 1.0;
+		double p = size >= sp->medium ? sp->rate_medium : sp->rate_small;
+		double boost = (double)site_count * sp->inv_threshold;
+		if (boost > 1.0)
+			p *= boost < sp->boost_max ? boost : sp->boost_max;
+		if (p >= 1.0)
+			return 1.0;
+		return sampler_uniform(s) < p ? p : 0.0;
+	}
+	case THAGTRACE_SAMPLE_POISSON:
+		s->poisson_left -= (double)size;
+		if (s->poisson_left > 0.0)
+			return 0.0;
+		return sampler_poisson_hit(s, sp, size);
+	default:
+		return 1.0;
+	}
+}
+
+#endif /* TT_SAMPLER_H */
