@@ -11,10 +11,18 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
 	sp->mode = cfg->sample_mode;
 	sp->large = cfg->tier_large_bytes;
 	sp->medium = cfg->tier_medium_bytes;
-	sp->rate_medium = cfg->rate_medium;
-	sp->rate_small = cfg->rate_small;
-	sp->inv_threshold = 1.0 / (double)cfg->boost_threshold;
-	sp->boost_max = cfg->boost_max;
+	const double rate[2] = {cfg->rate_small, cfg->rate_medium};
+	sp->threshold = cfg->boost_threshold;
+	double cap = (double)cfg->boost_threshold * cfg->boost_max;
+	sp->cap_count = cap >= 0x1p63 ? UINT64_MAX / 2 : (uint64_t)cap;
+	for (int i = 0; i < 2; i++) {
+		sp->always[i] = rate[i] >= 1.0;
+		/* p * 2^64 < 2^64 for p < 1: exact conversion of the rounded product. */
+		sp->thr[i] = sp->always[i] ? UINT64_MAX : (uint64_t)(rate[i] * 0x1p64);
+		/* Rounded up, so base * boost_max >= 1 reaches certainty exactly. */
+		sp->per_count[i] = sp->thr[i] / cfg->boost_threshold +
+				   (sp->thr[i] % cfg->boost_threshold != 0);
+	}
 	sp->poisson_mean = (double)cfg->poisson_mean;
 	sp->inv_poisson_mean = 1.0 / (double)cfg->poisson_mean;
 }

@@ -16,10 +16,16 @@
  *             in its bytes, which happens with p = 1 - exp(-s / M), independent of
  *             the past (the gaps are exponential, so memoryless).
  * State is per thread (in its handle): no sharing, no atomics.
+ *
+ * Tiered draws compare 64 random bits with an integer threshold thr: recorded iff
+ * rng < thr, so p = thr / 2^64 exactly, the very number the draw used, and the
+ * unsampled path has no floating point. (thr is the rule's p rounded down to a
+ * multiple of 2^-64.)
  */
 #ifndef TT_SAMPLER_H
 #define TT_SAMPLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "thagtrace.h"
@@ -33,9 +39,12 @@ struct sampler {
 struct sampler_params {
 	uint32_t mode;
 	uint64_t large, medium;
-	double rate_medium, rate_small;
-	double inv_threshold; /* 1 / boost_threshold */
-	double boost_max;
+	/* Per tier (0 small, 1 medium): thr at counts up to the boost threshold, and
+	 * thr per call above it (thr(count) = per_count * min(count, cap_count)). A
+	 * base of 1 sets always[tier]. */
+	uint64_t thr[2], per_count[2];
+	bool always[2];
+	uint64_t threshold, cap_count; /* boost_threshold, boost_threshold * boost_max */
 	double poisson_mean, inv_poisson_mean;
 };
 
@@ -45,15 +54,21 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
  * with the thread id so threads draw independently. */
 void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t seed, uint64_t tid);
 
-/* Uniform double in [0, 1). */
-static inline double sampler_uniform(struct sampler *s)
+/* 64 uniform random bits (xorshift64*). */
+static inline uint64_t sampler_bits(struct sampler *s)
 {
 	uint64_t x = s->rng;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
 	s->rng = x;
-	return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Uniform double in [0, 1). */
+static inline double sampler_uniform(struct sampler *s)
+{
+	return (double)(sampler_bits(s) >> 11) * 0x1.0p-53;
 }
 
 /* Slow path of the Poisson mode: a point fell in this allocation. */
@@ -71,13 +86,18 @@ static inline double sampler_decide(struct sampler *s, const struct sampler_para
 	case THAGTRACE_SAMPLE_TIERED: {
 		if (size >= sp->large || site_count == 1)
 			return 1.0;
-		double p = size >= sp->medium ? sp->rate_medium : sp->rate_small;
-		double boost = (double)site_count * sp->inv_threshold;
-		if (boost > 1.0)
-			p *= boost < sp->boost_max ? boost : sp->boost_max;
-		if (p >= 1.0)
+		int tier = size >= sp->medium;
+		if (sp->always[tier])
 			return 1.0;
-		return sampler_uniform(s) < p ? p : 0.0;
+		uint64_t thr = sp->thr[tier];
+		if (site_count > sp->threshold) {
+			uint64_t c = site_count < sp->cap_count ? site_count : sp->cap_count;
+			unsigned __int128 b = (unsigned __int128)sp->per_count[tier] * c;
+			if (b >> 64)
+				return 1.0; /* boosted to certainty */
+			thr = (uint64_t)b;
+		}
+		return sampler_bits(s) < thr ? (double)thr * 0x1.0p-64 : 0.0;
 	}
 	case THAGTRACE_SAMPLE_POISSON:
 		s->poisson_left -= (double)size;
