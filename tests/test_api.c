@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
@@ -235,4 +236,67 @@ Test(api, write_failure_disables_tracing_once, .init = cr_redirect_stderr)
 		  "got: %s", line);
 	cr_assert_null(fgets(line, sizeof(line), err), "said once only");
 	support_rmdir(path);
+}
+
+struct cross_arg {
+	void **ptrs;
+	int n;
+};
+
+static void *free_on_other_thread(void *p)
+{
+	struct cross_arg *a = p;
+	struct thagtrace_thread *t = thagtrace_thread_register("freer", NULL);
+	for (int i = 0; i < a->n; i++)
+		thagtrace_record_free(t, a->ptrs[i]);
+	thagtrace_thread_unregister(t);
+	return NULL;
+}
+
+/* Tiered sampling: a free is recorded exactly when its allocation was, whichever
+ * thread frees it; every other free costs only the filter check. */
+Test(api, tiered_records_frees_of_sampled_allocations_only)
+{
+	const char *tmp = support_tmpdir("freeset");
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s", tmp);
+	struct thagtrace_config c = cfg_in(dir);
+	c.sample_mode = THAGTRACE_SAMPLE_TIERED;
+	c.seed = 99;
+	cr_assert_eq(thagtrace_start(&c), 0);
+	struct thagtrace_thread *t = thagtrace_thread_register("alloc", NULL);
+	enum { N = 50000 };
+	static void *ptrs[N / 2];
+	uintptr_t base = 0x7e0000000000;
+	for (int i = 0; i < N; i++) /* 40-byte blocks: 1 % (boosted to 10 % as the site warms) */
+		cr_assert_eq(thagtrace_record_alloc(t, (void *)(base + 64 * (uintptr_t)i), 40), 0);
+	for (int i = 0; i < N / 2; i++) /* this thread frees the first half */
+		cr_assert_eq(thagtrace_record_free(t, (void *)(base + 64 * (uintptr_t)i)), 0);
+	for (int i = 0; i < N / 2; i++)
+		ptrs[i] = (void *)(base + 64 * (uintptr_t)(N / 2 + i));
+	struct cross_arg a = {ptrs, N / 2};
+	pthread_t th;
+	pthread_create(&th, NULL, free_on_other_thread, &a); /* another frees the rest */
+	pthread_join(th, NULL);
+	thagtrace_thread_unregister(t);
+	cr_assert_eq(thagtrace_stop(), 0);
+
+	struct support_dir d;
+	cr_assert_eq(support_read_dir(dir, &d), 0, "%s", d.first_error);
+	cr_assert_eq(d.nthreads, 2);
+	struct support_thread *al =
+	    strcmp(d.threads[0].name, "alloc") ? &d.threads[1] : &d.threads[0];
+	struct support_thread *fr = al == &d.threads[0] ? &d.threads[1] : &d.threads[0];
+	cr_assert_gt(al->allocs, 500, "sampled: %lu", (unsigned long)al->allocs);
+	cr_assert_lt(al->allocs, N / 4, "not everything: %lu", (unsigned long)al->allocs);
+	cr_assert_eq(al->frees + fr->frees, al->allocs, "one recorded free per recorded alloc");
+	cr_assert_eq(al->free_ptr_sum + fr->free_ptr_sum, al->alloc_ptr_sum,
+		     "and for the same pointers");
+	cr_assert_gt(fr->frees, 0, "cross-thread frees found their allocations");
+	/* Unbiased: sum(size / p) estimates the N * 40 bytes within a few percent. */
+	double rel = al->weighted_bytes / (N * 40.0) - 1;
+	cr_assert(rel > -0.10 && rel < 0.10, "estimate off by %.1f%%", rel * 100);
+	cr_assert_eq(al->site_count, N, ".freq exact");
+	support_dir_free(&d);
+	support_rmdir(dir);
 }

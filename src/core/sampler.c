@@ -20,8 +20,8 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
 		/* p * 2^64 < 2^64 for p < 1: exact conversion of the rounded product. */
 		sp->thr[i] = sp->always[i] ? UINT64_MAX : (uint64_t)(rate[i] * 0x1p64);
 		/* Rounded up, so base * boost_max >= 1 reaches certainty exactly. */
-		sp->per_count[i] = sp->thr[i] / cfg->boost_threshold +
-				   (sp->thr[i] % cfg->boost_threshold != 0);
+		sp->per_count[i] =
+		    sp->thr[i] / cfg->boost_threshold + (sp->thr[i] % cfg->boost_threshold != 0);
 	}
 	sp->poisson_mean = (double)cfg->poisson_mean;
 	sp->inv_poisson_mean = 1.0 / (double)cfg->poisson_mean;

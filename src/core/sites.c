@@ -2,6 +2,7 @@
 /* Exact call-site table: insert, growth and the reader's snapshot. */
 #include "sites.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 
 #include "thagtrace.h"
@@ -67,7 +68,9 @@ static void table_place(struct site_table *t, uint64_t site, uint64_t count, uin
 
 static void table_grow(struct sites *s, struct site_table *old)
 {
+	int saved = errno; /* on the allocation path: the program's errno is sacred */
 	struct site_table *t = table_map(old->capacity * 2);
+	errno = saved;
 	if (!t)
 		return; /* keep filling the old one; past 7/8 full we count as "other" */
 	for (uint64_t i = 0; i < old->capacity; i++) {

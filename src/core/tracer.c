@@ -12,6 +12,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "ring.h"
+#include "freeset.h"
 #include "modules.h"
 #include "registry.h"
 #include "thread.h"
@@ -154,6 +155,14 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */
 	modules_destroy(modules_publish(modules_snapshot()));
+	if (c.sample_mode != THAGTRACE_SAMPLE_ALL) {
+		if (freeset_init() != 0) {
+			tt_log("cannot map the set of sampled pointers; tracing off");
+			pthread_mutex_unlock(&lifecycle);
+			return THAGTRACE_ENOMEM;
+		}
+		freeset_clear();
+	}
 	if (!clock_chosen) {
 		/* Once: handles of an earlier session must keep one clock. */
 		tt_use_tsc = tt_tsc_invariant();
