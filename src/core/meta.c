@@ -81,11 +81,16 @@ void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
 }
 
 void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted, uint64_t recorded,
-		     uint64_t dropped)
+		     uint64_t dropped, uint64_t untraced_allocs, uint64_t untraced_bytes,
+		     uint64_t untraced_frees, uint64_t freeset_full)
 {
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, TT_REC_PROCESS_END);
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, 8);
+	encode_kv_u64(pk, "untraced_allocs", untraced_allocs);
+	encode_kv_u64(pk, "untraced_bytes", untraced_bytes);
+	encode_kv_u64(pk, "untraced_frees", untraced_frees);
+	encode_kv_u64(pk, "freeset_full", freeset_full);
 	encode_kv_u64(pk, "threads", threads);
 	encode_kv_u64(pk, "emitted", emitted);
 	encode_kv_u64(pk, "recorded", recorded);

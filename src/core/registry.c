@@ -40,6 +40,14 @@ void registry_remove(struct thagtrace_thread *t)
 	pthread_mutex_unlock(&registry_mutex);
 }
 
+void registry_after_fork(void)
+{
+	pthread_mutex_init(&registry_mutex, NULL);
+	CDS_INIT_LIST_HEAD(&registry_list);
+	registry_gen = 0;
+	registry_items = 0;
+}
+
 uint64_t registry_count(void)
 {
 	pthread_mutex_lock(&registry_mutex);

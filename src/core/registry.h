@@ -25,6 +25,10 @@ int registry_add(struct thagtrace_thread *t, uint64_t gen);
 /* Writer: unlink a handle; free it only after urcu_memb_synchronize_rcu(). */
 void registry_remove(struct thagtrace_thread *t);
 
+/* In a fork child: an empty list and a fresh mutex (the parent's handles stay the
+ * parent's). */
+void registry_after_fork(void);
+
 /* Number of handles on the list (a snapshot; for statistics). */
 uint64_t registry_count(void);
 

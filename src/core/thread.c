@@ -13,6 +13,10 @@
 #include "registry.h"
 #include "tracer.h"
 
+__thread struct thagtrace_thread *tt_self __attribute__((tls_model("initial-exec")));
+__thread unsigned tt_guard __attribute__((tls_model("initial-exec")));
+_Atomic uint64_t tt_untraced_allocs, tt_untraced_bytes, tt_untraced_frees;
+
 static size_t round_up(size_t v, size_t a)
 {
 	return (v + a - 1) / a * a;
@@ -91,6 +95,14 @@ struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err)
 		*err = THAGTRACE_EDISABLED;
 		return NULL;
 	}
+	/* The thread already has a handle (the pthread_create wrapper's, or an earlier
+	 * registration): share it, so a thread has one ring and one pair of files. */
+	struct thagtrace_thread *cur = tt_self;
+	if (cur && cur != THREAD_EXITED && cur->generation == gen &&
+	    load_relaxed(&cur->state) == TH_ACTIVE) {
+		cur->refs++;
+		return cur;
+	}
 	struct thagtrace_thread *t = thread_create(name, gen, err);
 	if (!t)
 		return NULL;
@@ -100,13 +112,21 @@ struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err)
 		*err = THAGTRACE_EDISABLED;
 		return NULL;
 	}
+	t->refs = 1;
+	tt_self = t; /* the interposer records through the same handle */
 	return t;
 }
 
 void thagtrace_thread_unregister(struct thagtrace_thread *t)
 {
-	if (!t)
+	if (!t || t == THREAD_EXITED)
 		return;
+	if (t->refs > 1) {
+		t->refs--; /* another registration of this thread still holds it */
+		return;
+	}
+	if (tt_self == t)
+		tt_self = NULL;
 	uint32_t expected = TH_ACTIVE;
 	/* Release: every event this thread recorded happens-before the writer's
 	 * load_acquire(&state) that sees RETIRING and drains the ring to the end. */

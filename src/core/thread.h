@@ -65,10 +65,13 @@ struct thagtrace_thread {
 	 * (the reentrancy guard too); stop() reads it after a membarrier. */
 	tt_cacheline_aligned _Atomic uint32_t busy;
 	uint32_t next_stack_id;
+	uint32_t refs;		      /* registrations of this thread holding the handle */
 	uint64_t generation;	      /* session it was registered in */
 	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
+	_Atomic uint32_t lazy;	       /* registered on first allocation: the writer reclaims it
+					* once the thread is gone (owner: relaxed store) */
 	struct sampler sampler;
 	struct sites sites;
 
@@ -101,6 +104,23 @@ static inline uint64_t thread_dropped(struct thagtrace_thread *t)
 {
 	return load_relaxed(&t->ring.dropped) + load_relaxed(&t->nested_drops);
 }
+
+/*
+ * Per-thread pointers, initial-exec TLS and no destructor. tt_self: the thread's
+ * handle for automatic tracing (the malloc interposer), shared with an explicit
+ * thagtrace_thread_register of the same thread; THREAD_EXITED once the thread has
+ * unregistered (it is ending: what it allocates now is counted, not recorded).
+ * tt_guard: > 0 while the tracer itself runs on this thread, or for its own threads:
+ * allocations then pass through untraced.
+ */
+#define THREAD_EXITED ((struct thagtrace_thread *)1)
+
+/* Events of threads that had already unregistered (inside other libraries' TLS
+ * destructors at thread exit, say), or could not register: counted (RMW adds, a
+ * rare path), never lost silently; the process file's totals report them. */
+extern _Atomic uint64_t tt_untraced_allocs, tt_untraced_bytes, tt_untraced_frees;
+extern __thread struct thagtrace_thread *tt_self __attribute__((tls_model("initial-exec")));
+extern __thread unsigned tt_guard __attribute__((tls_model("initial-exec")));
 
 /* Map and set up a handle for the calling thread; NULL with *err on failure. */
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err);

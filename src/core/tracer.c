@@ -201,6 +201,16 @@ int thagtrace_stop(void)
 	return 0;
 }
 
+void tt_forget_after_fork(void)
+{
+	/* Only the forking thread exists here: no writer to join, locks possibly held
+	 * by threads that are gone. Start over, switched off. */
+	store_seq_cst(&tt_active_gen, 0);
+	running = false;
+	pthread_mutex_init(&lifecycle, NULL);
+	registry_after_fork();
+}
+
 bool thagtrace_is_running(void)
 {
 	return load_relaxed(&tt_active_gen) != 0;

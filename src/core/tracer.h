@@ -37,6 +37,9 @@ extern struct sampler_params tt_sampling; /* derived from tt_cfg */
 /* Wake the writer now (producer, on a ring's half-full crossing). Signal-safe. */
 void tt_wake_writer(void);
 
+/* In a fork child: tracing off, the parent's writer and locks forgotten. */
+void tt_forget_after_fork(void);
+
 /* Internal failure: say so once on stderr and switch tracing off for good; the host
  * program runs on. Safe from any thread, including the writer. */
 void tt_disable(const char *what, int err);

@@ -4,6 +4,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "encode.h"
+#include "freeset.h"
 #include "meta.h"
 #include "modules.h"
 #include "registry.h"
@@ -29,6 +31,8 @@
 
 /* A frame is closed once this much is encoded, so readers need bounded memory. */
 #define FRAME_TARGET (1u << 20)
+/* Lazily registered threads are checked for having ended this often. */
+#define RECLAIM_INTERVAL_NS 500000000ull
 /* Clock anchors go to the process file at least this far apart. */
 #define ANCHOR_INTERVAL_NS 1000000000ull
 /* How long stop waits for one thread's event in flight before going on. */
@@ -55,6 +59,7 @@ static struct {
 	char dir[4096];
 	uint64_t flush_ns;
 	uint64_t last_anchor_ns;
+	uint64_t last_reclaim_ns;
 	/* A pass stopped at a ring's byte budget with records left: the producer's
 	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
 	 * to fill. Pass again at once. */
@@ -118,6 +123,22 @@ static void file_base(const struct thagtrace_thread *t, unsigned n, char *out, s
 		snprintf(out, cap, "%d-%d.%u", t->pid, t->tid, n);
 }
 
+/* A thread registered without a name (automatically, at its start): by now it may
+ * have named itself (pthread_setname_np); take its comm. */
+static void read_comm(struct thagtrace_thread *t)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", t->tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, t->name, sizeof(t->name) - 1);
+	close(fd);
+	if (n > 0 && t->name[n - 1] == '\n')
+		n--;
+	t->name[n > 0 ? n : 0] = '\0';
+}
+
 /*
  * Open <pid>-<tid>.bin and .freq. A thread id the kernel reused (or a second
  * session in this process) finds the names taken; it gets <pid>-<tid>.<n>.* instead.
@@ -148,6 +169,8 @@ static void open_files(struct thagtrace_thread *t)
 		}
 		t->fd_events = fd;
 		t->fd_freq = ff;
+		if (!t->name[0])
+			read_comm(t);
 		t->last_ts = t->start_ticks;
 		encode_thread(&w.pk, t->pid, t->tid, t->name, t->start_ticks);
 		return;
@@ -274,9 +297,20 @@ static void retire(struct thagtrace_thread *list)
 	}
 }
 
+/* Has the thread of a lazily registered handle ended? (tgkill with signal 0.) A
+ * reused thread id reads as alive: that handle then waits for the session's end. */
+static bool thread_gone(const struct thagtrace_thread *t)
+{
+	return syscall(SYS_tgkill, t->pid, t->tid, 0) != 0 && errno == ESRCH;
+}
+
 /* One pass over every registered thread. */
 static void pass(bool final)
 {
+	uint64_t now = tt_now_ns();
+	bool reclaim_due = !final && now - w.last_reclaim_ns >= RECLAIM_INTERVAL_NS;
+	if (reclaim_due)
+		w.last_reclaim_ns = now;
 	struct thagtrace_thread *retired = NULL;
 	struct cds_list_head *pos;
 	urcu_memb_read_lock();
@@ -287,6 +321,15 @@ static void pass(bool final)
 		/* Pairs with thread_create's store_release (the handle is set up) and with
 		 * unregister's CAS (release: its events are all in the ring). */
 		uint32_t state = load_acquire(&t->state);
+		if (state == TH_ACTIVE && reclaim_due && load_relaxed(&t->lazy) && thread_gone(t)) {
+			/* Registered on its first allocation, never unregistered, and
+			 * now gone: its ring is quiescent and the handle is ours. */
+			uint32_t expected = TH_ACTIVE;
+			if (atomic_compare_exchange_strong_explicit(
+				&t->state, &expected, TH_RETIRING, memory_order_acq_rel,
+				memory_order_acquire))
+				state = TH_RETIRING;
+		}
 		bool closing = state == TH_RETIRING || final;
 		thread_pass(t, closing);
 		if (state == TH_RETIRING) {
@@ -341,6 +384,7 @@ static void *writer_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), "thagtrace-wr");
+	tt_guard = 1; /* the writer's own allocations are never traced */
 	urcu_memb_register_thread();
 
 	while (!load_acquire(&w.stop)) {
@@ -363,7 +407,9 @@ static void *writer_main(void *arg)
 
 	if (!w.failed) {
 		encode_anchor();
-		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped);
+		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped,
+				load_relaxed(&tt_untraced_allocs), load_relaxed(&tt_untraced_bytes),
+				load_relaxed(&tt_untraced_frees), freeset_overflows());
 		flush_frame(w.fd_meta, "meta");
 	}
 	urcu_memb_unregister_thread();

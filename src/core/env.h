@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* Tracer settings from THAGTRACE_* environment variables (the brief's contract). */
+#ifndef TT_ENV_H
+#define TT_ENV_H
+
+#include "thagtrace.h"
+
+/*
+ * Fill `cfg` (already holding defaults) from the environment:
+ *   THAGTRACE_OUT         output directory (required to trace automatically)
+ *   THAGTRACE_SAMPLE      all | tiered[:key=value,...] | poisson:BYTES
+ *                         tiered keys: large, medium (bytes), rate_medium, rate_small,
+ *                         boost_threshold (calls), boost_max
+ *   THAGTRACE_MIN_SIZE    bytes; smaller allocations are counted, never recorded
+ *   THAGTRACE_UNWIND      auto | fp
+ *   THAGTRACE_MAX_FRAMES  1..256
+ *   THAGTRACE_RING_KB     power of two, 8..1048576
+ *   THAGTRACE_FLUSH_MS    1..60000
+ *   THAGTRACE_SEED        sampling seed (0: from the clock)
+ *   THAGTRACE_DEBUG       1: say more on stderr
+ * Sizes take K, M, G suffixes (powers of 1024). Returns 0, or -1 after one stderr
+ * line naming the variable and the bad value. No allocation: safe in a constructor.
+ */
+int env_config(struct thagtrace_config *cfg);
+
+#endif /* TT_ENV_H */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* Automatic thread handles: the pthread_create wrapper and lazy registration. */
+#define _GNU_SOURCE
+#include "thread_auto.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "thread.h"
+#include "tracer.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc)
+{
+	struct thagtrace_thread *t = tt_self;
+	if (t == NULL && tt_guard == 0) {
+		int saved = errno;
+		tt_guard++;
+		int err = 0;
+		t = thagtrace_thread_register(NULL, &err); /* sets tt_self */
+		if (t)
+			store_relaxed(&t->lazy, 1);
+		else if (err != THAGTRACE_EDISABLED)
+			tt_self = THREAD_EXITED; /* no memory: stop trying, count instead */
+		tt_guard--;
+		errno = saved;
+		if (t)
+			return t;
+	}
+	if (load_relaxed(&tt_active_gen)) {
+		if (is_alloc) {
+			fetch_add_relaxed(&tt_untraced_allocs, 1);
+			fetch_add_relaxed(&tt_untraced_bytes, size);
+		} else {
+			fetch_add_relaxed(&tt_untraced_frees, 1);
+		}
+	}
+	return NULL;
+}
+
+/* ---- pthread_create ---- */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/* Runs when the start routine returns, calls pthread_exit or is cancelled. */
+static void thread_end(void *unused)
+{
+	(void)unused;
+	struct thagtrace_thread *t = tt_self;
+	if (t && t != THREAD_EXITED) {
+		tt_guard++;
+		thagtrace_thread_unregister(t);
+		tt_guard--;
+	}
+	/* From here on (other libraries' TLS destructors), count, do not record. */
+	tt_self = THREAD_EXITED;
+}
+
+static void *start_routine(void *p)
+{
+	struct start s = *(struct start *)p;
+	tt_guard++;
+	free(p);
+	if (thagtrace_is_running())
+		thagtrace_thread_register(NULL, NULL); /* sets tt_self */
+	tt_guard--;
+	void *ret;
+	pthread_cleanup_push(thread_end, NULL);
+	ret = s.fn(s.arg);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static pthread_create_fn real;
+	if (!real) {
+		tt_guard++;
+		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+		tt_guard--;
+		if (!real)
+			return EAGAIN;
+	}
+	if (!thagtrace_is_running() || tt_guard)
+		return real(th, attr, fn, arg); /* untraced, or one of the tracer's threads */
+	tt_guard++;
+	struct start *s = malloc(sizeof(*s));
+	tt_guard--;
+	if (!s)
+		return real(th, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	int rc = real(th, attr, start_routine, s);
+	if (rc != 0) {
+		tt_guard++;
+		free(s);
+		tt_guard--;
+	}
+	return rc;
+}
