@@ -29,7 +29,7 @@ static void after_fork_in_child(void)
 
 __attribute__((constructor(101))) static void thagtrace_load(void)
 {
-	tt_guard++;
+	tt_guard_enter();
 	interpose_resolve();
 	const char *out = getenv("THAGTRACE_OUT");
 	if (out && *out) {
@@ -40,11 +40,11 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 			thagtrace_start(&cfg); /* says on stderr itself why it could not */
 		}
 	}
-	tt_guard--;
+	tt_guard_leave();
 }
 
 __attribute__((destructor(101))) static void thagtrace_unload(void)
 {
-	tt_guard++; /* whatever runs after this, on this thread, is not traced */
+	tt_guard_enter(); /* whatever runs after this, on this thread, is not traced */
 	thagtrace_stop();
 }

@@ -121,10 +121,11 @@ static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, ui
 		if (!t)
 			return;
 	}
-	if (thread_enter(t) != 0)
-		return;
-	record_alloc_at(t, p, n, site, fp);
-	thread_leave(t);
+	if (thread_enter(t) == 0) {
+		record_alloc_at(t, p, n, site, fp);
+		thread_leave(t);
+	}
+	thread_auto_done(t);
 }
 
 /* Before the real free: a reused address must not be recorded before this free. */
@@ -138,10 +139,11 @@ static inline __attribute__((always_inline)) void on_free(void *p)
 		if (!t)
 			return;
 	}
-	if (thread_enter(t) != 0)
-		return;
-	record_free_at(t, p);
-	thread_leave(t);
+	if (thread_enter(t) == 0) {
+		record_free_at(t, p);
+		thread_leave(t);
+	}
+	thread_auto_done(t);
 }
 
 /* ---- C allocation functions ---- */
@@ -222,6 +224,8 @@ static inline __attribute__((always_inline)) void *realloc_traced(void *old, siz
 				record_push_free(t, old, ts);
 			thread_leave(t);
 		}
+		if (t)
+			thread_auto_done(t);
 	}
 	if (p)
 		on_alloc(p, n, site, fp);
@@ -313,19 +317,24 @@ EXPORT size_t malloc_usable_size(void *p)
  * counted once, at new's caller. Built with -fexceptions, the cleanup attribute
  * lowers the guard again when the real operator throws.
  */
-static void guard_release(unsigned *g)
+static void guard_release(int *g)
 {
 	(void)g;
-	tt_guard--;
+	tt_guard_leave();
 }
-#define GUARDED unsigned guard_scope __attribute__((cleanup(guard_release), unused)) = tt_guard++
+static inline int guard_take(void)
+{
+	tt_guard_enter();
+	return 0;
+}
+#define GUARDED int guard_scope __attribute__((cleanup(guard_release), unused)) = guard_take()
 
 /* dlsym allocates: under the guard, that is not the program's allocation. */
 static void *lookup(const char *name)
 {
-	tt_guard++;
+	tt_guard_enter();
 	void *f = dlsym(RTLD_NEXT, name);
-	tt_guard--;
+	tt_guard_leave();
 	return f;
 }
 

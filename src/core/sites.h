@@ -9,6 +9,7 @@
 #ifndef TT_SITES_H
 #define TT_SITES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,13 @@ static inline uint64_t sites_add(struct sites *s, uint64_t site, uint64_t size)
 		if (k == 0)
 			return sites_insert(s, site, size);
 	}
+}
+
+/* Reader: has any site (or "other") been counted at all? Cheap enough for the
+ * writer's pass: it looks at the table's fill, not its entries. */
+static inline bool sites_changed(struct sites *s)
+{
+	return load_acquire(&s->table)->used != 0 || load_relaxed(&s->other_count) != 0;
 }
 
 /* Reader callback for each site whose count changed since the last snapshot. */

@@ -16,6 +16,23 @@
 __thread struct thagtrace_thread *tt_self __attribute__((tls_model("initial-exec")));
 __thread unsigned tt_guard __attribute__((tls_model("initial-exec")));
 _Atomic uint64_t tt_untraced_allocs, tt_untraced_bytes, tt_untraced_frees;
+_Atomic(struct thagtrace_thread *) tt_exited_handle;
+static _Atomic int exited_lock;
+
+struct thagtrace_thread *thread_exited_take(void)
+{
+	struct thagtrace_thread *t = load_acquire(&tt_exited_handle);
+	int expected = 0;
+	if (!t || !atomic_compare_exchange_strong_explicit(
+		      &exited_lock, &expected, 1, memory_order_acquire, memory_order_relaxed))
+		return NULL;
+	return t;
+}
+
+void thread_exited_release(void)
+{
+	store_release(&exited_lock, 0);
+}
 
 static size_t round_up(size_t v, size_t a)
 {
@@ -84,7 +101,17 @@ void thread_destroy(struct thagtrace_thread *t)
 	munmap(t, t->map_bytes);
 }
 
+static struct thagtrace_thread *register_guarded(const char *name, int *err);
+
 struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err)
+{
+	tt_guard_enter(); /* pthread_getattr_np and mmap must not be traced */
+	struct thagtrace_thread *t = register_guarded(name, err);
+	tt_guard_leave();
+	return t;
+}
+
+static struct thagtrace_thread *register_guarded(const char *name, int *err)
 {
 	int dummy;
 	if (!err)
@@ -137,7 +164,9 @@ void thagtrace_thread_unregister(struct thagtrace_thread *t)
 	}
 	/* ORPHANED: the session stopped, the writer closed our files and dropped the
 	 * handle from its list; the end is ours. */
+	tt_guard_enter();
 	thread_destroy(t);
+	tt_guard_leave();
 }
 
 int thagtrace_thread_stats(const struct thagtrace_thread *ct, struct thagtrace_thread_stats *out)

@@ -70,6 +70,8 @@ struct thagtrace_thread {
 	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
+	uint32_t files_on_data;	       /* set before publication: open files only once events
+					* or sites arrive (the spare handle) */
 	_Atomic uint32_t lazy;	       /* registered on first allocation: the writer reclaims it
 					* once the thread is gone (owner: relaxed store) */
 	struct sampler sampler;
@@ -121,6 +123,37 @@ static inline uint64_t thread_dropped(struct thagtrace_thread *t)
 extern _Atomic uint64_t tt_untraced_allocs, tt_untraced_bytes, tt_untraced_frees;
 extern __thread struct thagtrace_thread *tt_self __attribute__((tls_model("initial-exec")));
 extern __thread unsigned tt_guard __attribute__((tls_model("initial-exec")));
+
+/*
+ * Raise and lower the guard around the tracer's own work. The compiler barriers
+ * matter: the compiler knows malloc and free as builtins that read no program
+ * memory, and would otherwise move (or delete) a plain tt_guard++ / tt_guard--
+ * around such a call.
+ */
+static inline void tt_guard_enter(void)
+{
+	tt_guard++;
+	__asm__ volatile("" ::: "memory");
+}
+
+static inline void tt_guard_leave(void)
+{
+	__asm__ volatile("" ::: "memory");
+	tt_guard--;
+}
+
+/*
+ * The session's spare handle for threads that already unregistered (glibc frees a
+ * thread's TLS blocks after its start routine's cleanup, for one): one ring shared
+ * under a try-lock, so those events are recorded too, never waited for. Created at
+ * start, never unmapped (a late user may still hold it); NULL when not running.
+ */
+extern _Atomic(struct thagtrace_thread *) tt_exited_handle;
+
+/* Take the spare handle for this event, or NULL if another thread holds it (the
+ * caller counts the event instead). Release with thread_exited_release. */
+struct thagtrace_thread *thread_exited_take(void);
+void thread_exited_release(void);
 
 /* Map and set up a handle for the calling thread; NULL with *err on failure. */
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err);

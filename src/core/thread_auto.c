@@ -18,17 +18,22 @@ struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc)
 	struct thagtrace_thread *t = tt_self;
 	if (t == NULL && tt_guard == 0) {
 		int saved = errno;
-		tt_guard++;
+		tt_guard_enter();
 		int err = 0;
 		t = thagtrace_thread_register(NULL, &err); /* sets tt_self */
 		if (t)
 			store_relaxed(&t->lazy, 1);
 		else if (err != THAGTRACE_EDISABLED)
 			tt_self = THREAD_EXITED; /* no memory: stop trying, count instead */
-		tt_guard--;
+		tt_guard_leave();
 		errno = saved;
 		if (t)
 			return t;
+	}
+	if (tt_self == THREAD_EXITED) {
+		struct thagtrace_thread *spare = thread_exited_take();
+		if (spare)
+			return spare; /* the caller releases it after the event */
 	}
 	if (load_relaxed(&tt_active_gen)) {
 		if (is_alloc) {
@@ -56,9 +61,9 @@ static void thread_end(void *unused)
 	(void)unused;
 	struct thagtrace_thread *t = tt_self;
 	if (t && t != THREAD_EXITED) {
-		tt_guard++;
+		tt_guard_enter();
 		thagtrace_thread_unregister(t);
-		tt_guard--;
+		tt_guard_leave();
 	}
 	/* From here on (other libraries' TLS destructors), count, do not record. */
 	tt_self = THREAD_EXITED;
@@ -67,11 +72,11 @@ static void thread_end(void *unused)
 static void *start_routine(void *p)
 {
 	struct start s = *(struct start *)p;
-	tt_guard++;
+	tt_guard_enter();
 	free(p);
 	if (thagtrace_is_running())
 		thagtrace_thread_register(NULL, NULL); /* sets tt_self */
-	tt_guard--;
+	tt_guard_leave();
 	void *ret;
 	pthread_cleanup_push(thread_end, NULL);
 	ret = s.fn(s.arg);
@@ -83,26 +88,26 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 {
 	static pthread_create_fn real;
 	if (!real) {
-		tt_guard++;
+		tt_guard_enter();
 		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
-		tt_guard--;
+		tt_guard_leave();
 		if (!real)
 			return EAGAIN;
 	}
 	if (!thagtrace_is_running() || tt_guard)
 		return real(th, attr, fn, arg); /* untraced, or one of the tracer's threads */
-	tt_guard++;
+	tt_guard_enter();
 	struct start *s = malloc(sizeof(*s));
-	tt_guard--;
+	tt_guard_leave();
 	if (!s)
 		return real(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
 	int rc = real(th, attr, start_routine, s);
 	if (rc != 0) {
-		tt_guard++;
+		tt_guard_enter();
 		free(s);
-		tt_guard--;
+		tt_guard_leave();
 	}
 	return rc;
 }

@@ -13,11 +13,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct thagtrace_thread;
+#include "thread.h"
 
 /* Allocation-path slow path: tt_self is NULL or THREAD_EXITED. Registers the calling
- * thread (NULL: it is ending, or registration failed; the event is then counted
- * as untraced). `size` and `is_alloc` say what is being counted. Preserves errno. */
+ * thread; for a thread that already unregistered (it is ending), returns the
+ * session's spare handle, which the caller gives back with thread_auto_done after
+ * the event. NULL: the event is counted as untraced (the spare handle was busy, or
+ * registration failed); `size` and `is_alloc` say what is counted. Preserves errno. */
 struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc);
+
+/* After an event recorded through a handle from thread_auto_self. */
+static inline void thread_auto_done(struct thagtrace_thread *t)
+{
+	if (tt_self == THREAD_EXITED && t == load_relaxed(&tt_exited_handle))
+		thread_exited_release();
+}
 
 #endif /* TT_THREAD_AUTO_H */

@@ -130,7 +130,38 @@ static void membarrier_setup(void)
 		tt_need_fence = false;
 }
 
+/* The spare handle for exited threads: no stack bounds (events carry their call
+ * site only), tid 0 so its files are <pid>-0.*, never reclaimed. */
+static void exited_handle_create(uint64_t gen)
+{
+	int err;
+	struct thagtrace_thread *t = thread_create("(exited threads)", gen, &err);
+	if (!t)
+		return; /* such events are then counted only */
+	t->tid = 0;
+	t->stack_lo = t->stack_hi = 0;
+	t->files_on_data = 1;
+	t->refs = 1;
+	if (registry_add(t, gen) != 0) {
+		thread_destroy(t);
+		return;
+	}
+	store_release(&tt_exited_handle, t);
+}
+
+static int start_locked(const struct thagtrace_config *cfg);
+
+/* The tracer's own work allocates (pthread_getattr_np, dl_iterate_phdr, zstd): the
+ * guard keeps it from being traced and from re-entering the tracer. */
 int thagtrace_start(const struct thagtrace_config *cfg)
+{
+	tt_guard_enter();
+	int rc = start_locked(cfg);
+	tt_guard_leave();
+	return rc;
+}
+
+static int start_locked(const struct thagtrace_config *cfg)
 {
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
@@ -176,6 +207,7 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 		store_relaxed(&disabled_said, 0);
 		/* Release: tt_cfg and the writer are set up before anyone sees gen. */
 		store_seq_cst(&tt_active_gen, gen);
+		exited_handle_create(gen);
 	} else {
 		registry_set_session(0);
 	}
@@ -185,12 +217,15 @@ int thagtrace_start(const struct thagtrace_config *cfg)
 
 int thagtrace_stop(void)
 {
+	tt_guard_enter();
 	pthread_mutex_lock(&lifecycle);
 	if (!running) {
 		pthread_mutex_unlock(&lifecycle);
+		tt_guard_leave();
 		return 0;
 	}
 	store_seq_cst(&tt_active_gen, 0);
+	store_release(&tt_exited_handle, NULL); /* the writer closes it with the rest */
 	/* Every thread now either sees gen 0 or has its busy flag visible to the
 	 * writer's final wait (see thread_enter). */
 	if (!tt_need_fence)
@@ -198,6 +233,7 @@ int thagtrace_stop(void)
 	writer_stop();
 	running = false;
 	pthread_mutex_unlock(&lifecycle);
+	tt_guard_leave();
 	return 0;
 }
 

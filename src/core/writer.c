@@ -228,6 +228,9 @@ static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
 static void thread_pass(struct thagtrace_thread *t, bool closing)
 {
 	char name[80];
+	if (t->fd_events < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
+	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
+		return; /* nothing yet: no files */
 	if (t->fd_events < 0 && !w.failed)
 		open_files(t);
 	file_base(t, 0, name, sizeof(name));
@@ -384,7 +387,7 @@ static void *writer_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), "thagtrace-wr");
-	tt_guard = 1; /* the writer's own allocations are never traced */
+	tt_guard_enter(); /* the writer's own allocations are never traced */
 	urcu_memb_register_thread();
 
 	while (!load_acquire(&w.stop)) {

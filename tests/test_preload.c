@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unmodified programs under LD_PRELOAD=libthagtrace.so: victims (tests/victims/)
+ * run in a child with the tracer preloaded (never this test runner); their files
+ * are decoded and checked against what the victim says it did.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../src/analysis/decode.h"
+#include "support.h"
+
+extern char **environ;
+
+static char outdir[512], stdout_path[600], stderr_path[600];
+
+struct run {
+	int status;	 /* exit code, or -signal */
+	char out[65536]; /* the victim's stdout */
+	char err[8192];	 /* its stderr */
+};
+
+/* Run victim `name` (args NULL-terminated) with the tracer preloaded and extra
+ * environment entries `env` (NULL-terminated, may be NULL). */
+static void run_victim(struct run *r, const char *const *env, const char *name, ...)
+{
+	snprintf(outdir, sizeof(outdir), "%s", support_tmpdir(name));
+	snprintf(stdout_path, sizeof(stdout_path), "%s.stdout", outdir);
+	snprintf(stderr_path, sizeof(stderr_path), "%s.stderr", outdir);
+	char exe[1024], preload[1100], out[700];
+	snprintf(exe, sizeof(exe), "%s/%s", getenv("VICTIM_DIR"), name);
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", getenv("THAGTRACE_LIB"));
+	snprintf(out, sizeof(out), "THAGTRACE_OUT=%s", outdir);
+	const char *argv[16] = {exe};
+	int argc = 1;
+	va_list ap;
+	va_start(ap, name);
+	for (const char *a; (a = va_arg(ap, const char *)) && argc < 15;)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	const char *envp[64];
+	int n = 0;
+	for (char **e = environ; *e && n < 40; e++)
+		if (strncmp(*e, "THAGTRACE_", 10) && strncmp(*e, "LD_PRELOAD=", 11))
+			envp[n++] = *e;
+	bool own_out = false;
+	for (; env && *env && n < 61; env++) {
+		own_out |= !strncmp(*env, "THAGTRACE_OUT=", 14);
+		envp[n++] = *env; /* first, so they win over the defaults below */
+	}
+	envp[n++] = preload;
+	if (!own_out)
+		envp[n++] = out;
+	envp[n] = NULL;
+
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid;
+	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, (char *const *)envp), 0,
+		     "spawn %s", exe);
+	posix_spawn_file_actions_destroy(&fa);
+	int st;
+	waitpid(pid, &st, 0);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+	FILE *f = fopen(stdout_path, "r");
+	size_t k = fread(r->out, 1, sizeof(r->out) - 1, f);
+	r->out[k] = '\0';
+	fclose(f);
+	f = fopen(stderr_path, "r");
+	k = fread(r->err, 1, sizeof(r->err) - 1, f);
+	r->err[k] = '\0';
+	fclose(f);
+	unlink(stdout_path);
+	unlink(stderr_path);
+}
+
+/* ---- exact sites: attribute each .freq site to the victim function holding it ---- */
+
+struct fn {
+	char name[64];
+	uint64_t addr;
+	uint64_t want_count, want_bytes;
+	uint64_t got_count, got_bytes;
+};
+
+static int parse_fns(const char *out, struct fn *fns, int max)
+{
+	int n = 0;
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		char name[64];
+		unsigned long long a, b;
+		void *p;
+		if (sscanf(l, "fn %63s %p", name, &p) == 2 && n < max) {
+			snprintf(fns[n].name, sizeof(fns[n].name), "%s", name);
+			fns[n].addr = (uint64_t)(uintptr_t)p;
+			fns[n].want_count = fns[n].want_bytes = fns[n].got_count =
+			    fns[n].got_bytes = 0;
+			n++;
+		} else if (sscanf(l, "want %63s %llu %llu", name, &a, &b) == 3) {
+			for (int i = 0; i < n; i++)
+				if (!strcmp(fns[i].name, name)) {
+					fns[i].want_count = a;
+					fns[i].want_bytes = b;
+				}
+		}
+	}
+	return n;
+}
+
+/* Function holding `site`: the nearest start below it, within 4 KiB. */
+static struct fn *owner(struct fn *fns, int n, uint64_t site)
+{
+	struct fn *best = NULL;
+	for (int i = 0; i < n; i++)
+		if (fns[i].addr <= site && site - fns[i].addr < 4096 &&
+		    (!best || fns[i].addr > best->addr))
+			best = &fns[i];
+	return best;
+}
+
+struct event {
+	uint64_t ptr, ts;
+	int is_free;
+};
+
+struct tally {
+	struct fn *fns;
+	int nfns;
+	uint64_t allocs, frees, files, ends, threads, dropped;
+	struct event *ev;
+	size_t nev, cap;
+	/* From matching frees to allocations per pointer in time order: */
+	uint64_t matched, unmatched_frees, unfreed;
+	int errors;
+	char error[1024];
+};
+
+static void add_event(struct tally *t, uint64_t ptr, uint64_t ts, int is_free)
+{
+	if (t->nev == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 4096;
+		t->ev = realloc(t->ev, t->cap * sizeof(*t->ev));
+	}
+	t->ev[t->nev++] = (struct event){ptr, ts, is_free};
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	const struct event *x = a, *y = b;
+	if (x->ptr != y->ptr)
+		return x->ptr < y->ptr ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->is_free - y->is_free; /* same tick: the allocation first */
+}
+
+/* Per pointer, in time order across threads: a free must follow an allocation. */
+static void match_events(struct tally *t)
+{
+	qsort(t->ev, t->nev, sizeof(*t->ev), cmp_event);
+	for (size_t i = 0; i < t->nev;) {
+		bool live = false;
+		size_t j = i;
+		for (; j < t->nev && t->ev[j].ptr == t->ev[i].ptr; j++) {
+			if (!t->ev[j].is_free) {
+				t->unfreed += live; /* allocated again: a free was missed */
+				live = true;
+			} else if (live) {
+				t->matched++;
+				live = false;
+			} else {
+				t->unmatched_frees++;
+			}
+		}
+		t->unfreed += live;
+		i = j;
+	}
+	free(t->ev);
+	t->ev = NULL;
+}
+
+/* Last cumulative value per site within one .freq file, added to the owners. */
+static void tally_file(const char *path, void *ctx)
+{
+	struct tally *t = ctx;
+	size_t len = strlen(path);
+	bool freq = len > 5 && !strcmp(path + len - 5, ".freq");
+	bool bin = len > 4 && !strcmp(path + len - 4, ".bin");
+	if (!freq && !bin)
+		return;
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
+	if (!d) {
+		if (!t->errors++)
+			snprintf(t->error, sizeof(t->error), "%s: %s", path, err);
+		return;
+	}
+	t->files++;
+	uint64_t sites[4096], counts[4096], bytes[4096];
+	size_t nsites = 0;
+	struct tt_record r;
+	int rc;
+	while ((rc = tt_decoder_next(d, &r)) > 0) {
+		if (r.tag == TT_REC_SITE) {
+			size_t i = 0;
+			while (i < nsites && sites[i] != r.site.site)
+				i++;
+			if (i == nsites && nsites < 4096)
+				nsites++;
+			sites[i] = r.site.site;
+			counts[i] = r.site.count;
+			bytes[i] = r.site.bytes;
+		} else if (r.tag == TT_REC_ALLOC) {
+			t->allocs++;
+			add_event(t, r.alloc.ptr, r.alloc.ts, 0);
+		} else if (r.tag == TT_REC_FREE) {
+			t->frees++;
+			add_event(t, r.free.ptr, r.free.ts, 1);
+		} else if (r.tag == TT_REC_END) {
+			t->ends++;
+			t->dropped += r.end.dropped;
+		} else if (r.tag == TT_REC_THREAD) {
+			t->threads++;
+		}
+	}
+	if (rc < 0 && !t->errors++)
+		snprintf(t->error, sizeof(t->error), "%s: %s", path, tt_decoder_error(d));
+	tt_decoder_destroy(d);
+	for (size_t i = 0; i < nsites; i++) {
+		struct fn *f = owner(t->fns, t->nfns, sites[i]);
+		if (f) {
+			f->got_count += counts[i];
+			f->got_bytes += bytes[i];
+		}
+	}
+}
+
+static void tally_dir(struct tally *t)
+{
+	support_each_file(outdir, tally_file, t);
+	cr_assert_eq(t->errors, 0, "%s", t->error);
+	match_events(t);
+	/* The loader frees a few blocks it allocated before the tracer started; in mode
+	 * all, a dropped allocation's free is still recorded. */
+	cr_assert_leq(t->unmatched_frees, 16 + t->dropped,
+		      "%lu frees without an allocation before them (%lu events dropped)",
+		      (unsigned long)t->unmatched_frees, (unsigned long)t->dropped);
+}
+
+static void check_exact_sites(struct fn *fns, int n)
+{
+	int checked = 0;
+	for (int i = 0; i < n; i++) {
+		if (!fns[i].want_count)
+			continue;
+		checked++;
+		cr_expect_eq(fns[i].got_count, fns[i].want_count,
+			     "%s: %lu allocations counted, %lu made", fns[i].name,
+			     (unsigned long)fns[i].got_count, (unsigned long)fns[i].want_count);
+		cr_expect_eq(fns[i].got_bytes, fns[i].want_bytes, "%s: %lu bytes counted, %lu made",
+			     fns[i].name, (unsigned long)fns[i].got_bytes,
+			     (unsigned long)fns[i].want_bytes);
+	}
+	cr_assert_gt(checked, 0, "the victim said what it did");
+}
+
+static void sites_test(const char *sample)
+{
+	char env[64];
+	snprintf(env, sizeof(env), "THAGTRACE_SAMPLE=%s", sample);
+	const char *e[] = {env, NULL};
+	struct run r;
+	run_victim(&r, e, "victim_sites", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err, "the tracer said nothing");
+	struct fn fns[32];
+	int n = parse_fns(r.out, fns, 32);
+	struct tally t = {.fns = fns, .nfns = n};
+	tally_dir(&t);
+	check_exact_sites(fns, n);
+	cr_assert_eq(t.ends, t.threads, "every thread's file was closed cleanly");
+	/* Recorded frees follow their recorded allocations, also the calloc'd blocks
+	 * another thread freed; in "all" mode every one of the victim's frees is there,
+	 * and what stays unfreed is libc's own (stdio, thread bookkeeping). */
+	if (!strcmp(sample, "all")) {
+		unsigned frees = 0, cross = 0;
+		const char *fl = strstr(r.out, "frees ");
+		cr_assert(fl && sscanf(fl, "frees %u cross %u", &frees, &cross) == 2);
+		cr_assert_geq(t.matched + t.dropped, frees, "%lu frees matched, %u made",
+			      (unsigned long)t.matched, frees);
+		cr_assert_leq(t.unfreed, 64 + t.dropped, "%lu blocks never freed",
+			      (unsigned long)t.unfreed);
+	} else {
+		cr_assert_gt(t.matched, 100);
+		cr_assert_leq(t.unfreed, 16, "sampled blocks never freed: %lu",
+			      (unsigned long)t.unfreed);
+	}
+	support_rmdir(outdir);
+}
+
+Test(preload, exact_site_counts_every_mode_all)
+{
+	sites_test("all");
+}
+
+Test(preload, exact_site_counts_tiered)
+{
+	sites_test("tiered");
+}
+
+Test(preload, cxx_operators_and_exceptions)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_cxx", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "caught 3"), "bad_alloc propagated through the interposer");
+	struct fn fns[32];
+	int n = parse_fns(r.out, fns, 32);
+	struct tally t = {.fns = fns, .nfns = n};
+	tally_dir(&t);
+	/* site_new counts 2000: 1000 after the throws, so the guard came back down. */
+	check_exact_sites(fns, n);
+	support_rmdir(outdir);
+}
+
+static void threads_test(const char *mode, const char *count, unsigned want_threads)
+{
+	struct run r;
+	/* Default sampling; rings large enough that 16 tight loops on 2 cores rarely
+	 * overflow (what drops anyway is accounted for below). */
+	const char *e[] = {"THAGTRACE_RING_KB=1024", NULL};
+	run_victim(&r, e, "victim_threads", mode, count, NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err);
+	struct tally t = {0};
+	tally_dir(&t);
+	cr_assert_geq(t.threads, want_threads + 1, "%lu thread files for %u threads and main",
+		      (unsigned long)t.threads, want_threads);
+	cr_assert_eq(t.ends, t.threads, "every thread unregistered and was closed");
+	/* Sampled blocks are freed, even those glibc frees after a thread unregistered
+	 * (its TLS blocks: recorded through the spare handle). */
+	cr_assert_leq(t.unfreed, 16 + t.dropped, "%lu sampled blocks never freed, %lu dropped",
+		      (unsigned long)t.unfreed, (unsigned long)t.dropped);
+	cr_assert_gt(t.matched, want_threads / 10, "%lu frees matched", (unsigned long)t.matched);
+	support_rmdir(outdir);
+}
+
+Test(preload, threads_ending_with_pthread_exit)
+{
+	threads_test("exit", NULL, 16);
+}
+
+Test(preload, cancelled_threads)
+{
+	threads_test("cancel", NULL, 16);
+}
+
+Test(preload, detached_threads)
+{
+	threads_test("detached", NULL, 16);
+}
+
+Test(preload, ten_thousand_short_lived_threads, .timeout = 240)
+{
+	threads_test("many", "10000", 10000);
+}
+
+Test(preload, two_hundred_threads_cross_frees, .timeout = 120)
+{
+	threads_test("stress", "200", 200);
+}
+
+Test(preload, fork_child_runs_and_parent_is_traced)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_fork", NULL);
+	cr_assert_eq(r.status, 0, "exit code as untraced; stderr: %s", r.err);
+	cr_assert(strstr(r.out, "child done") && strstr(r.out, "parent done, child 7"));
+	struct tally t = {0};
+	tally_dir(&t);
+	cr_assert_geq(t.threads, 1);
+	cr_assert_eq(t.ends, t.threads);
+	support_rmdir(outdir);
+}
+
+Test(preload, dlopened_library_allocations)
+{
+	char plugin[1024];
+	snprintf(plugin, sizeof(plugin), "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+	struct run r;
+	run_victim(&r, NULL, "victim_dlopen", plugin, NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	struct fn fns[8];
+	int n = parse_fns(r.out, fns, 8);
+	struct tally t = {.fns = fns, .nfns = n};
+	tally_dir(&t);
+	check_exact_sites(fns, n);
+	support_rmdir(outdir);
+}
+
+Test(preload, bad_setting_one_line_and_untraced)
+{
+	const char *e[] = {"THAGTRACE_SAMPLE=sometimes", NULL};
+	struct run r;
+	run_victim(&r, e, "victim_fork", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "parent done, child 7"), "output as untraced");
+	cr_assert_str_eq(r.err,
+			 "libthagtrace: THAGTRACE_SAMPLE=sometimes: expected all, tiered, "
+			 "tiered:key=value,... or poisson:BYTES; tracing off, the program runs "
+			 "untraced\n");
+	support_rmdir(outdir);
+}
+
+Test(preload, unwritable_output_one_line_and_untraced)
+{
+	const char *e[] = {"THAGTRACE_OUT=/proc/version/out", NULL};
+	struct run r;
+	run_victim(&r, e, "victim_fork", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "parent done, child 7"), "output as untraced");
+	cr_assert(strstr(r.err, "libthagtrace: cannot use output directory /proc/version/out"),
+		  "got: %s", r.err);
+	cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+	support_rmdir(outdir);
+}

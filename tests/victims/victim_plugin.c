@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* A library the dlopen victim loads at run time: its allocations must be counted. */
+#include <stdlib.h>
+
+void *plugin_site(void);
+void **plugin_alloc(int n);
+
+__attribute__((noinline)) void **plugin_alloc(int n)
+{
+	void **v = calloc((size_t)n, sizeof(void *));
+	for (int i = 0; i < n; i++)
+		v[i] = malloc(48);
+	return v;
+}
+
+void *plugin_site(void)
+{
+	return (void *)plugin_alloc;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Victim: threads ending every way. usage: victim_threads MODE [N]
+ *   exit      threads end with pthread_exit
+ *   cancel    threads are cancelled while allocating
+ *   detached  detached threads, the main thread waits on a counter
+ *   many N    N short-lived threads, 8 at a time
+ *   stress N  N threads at once, cross-thread frees (every one allocates 2000)
+ * Each worker does ALLOCS allocations of 64 bytes from one site. Prints
+ * "threads T allocs A" for what ran.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ALLOCS 2000
+
+static _Atomic int finished;
+static void **handoff[1024];
+
+__attribute__((noinline)) static void **allocate(int n)
+{
+	void **v = malloc(sizeof(void *) * (size_t)n);
+	for (int i = 0; i < n; i++)
+		v[i] = malloc(64);
+	return v;
+}
+
+static void release(void **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void *worker_exit(void *arg)
+{
+	(void)arg;
+	release(allocate(ALLOCS), ALLOCS);
+	pthread_exit(NULL);
+}
+
+static void *worker_cancel(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		release(allocate(100), 100);
+		pthread_testcancel();
+	}
+	return NULL;
+}
+
+static void *worker_detached(void *arg)
+{
+	(void)arg;
+	release(allocate(ALLOCS), ALLOCS);
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+static void *worker_short(void *arg)
+{
+	(void)arg;
+	release(allocate(10), 10);
+	return NULL;
+}
+
+static pthread_barrier_t barrier;
+static int nstress;
+
+static void *worker_stress(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	handoff[me] = allocate(ALLOCS);
+	pthread_barrier_wait(&barrier);
+	release(handoff[(me + 1) % nstress], ALLOCS); /* the neighbour's blocks */
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "exit";
+	int n = argc > 2 ? atoi(argv[2]) : 16;
+	pthread_t th[1024];
+	int threads = 0;
+	if (!strcmp(mode, "exit") || !strcmp(mode, "cancel")) {
+		int cancel = !strcmp(mode, "cancel");
+		for (int i = 0; i < 16; i++)
+			pthread_create(&th[i], NULL, cancel ? worker_cancel : worker_exit, NULL);
+		if (cancel) {
+			usleep(20000);
+			for (int i = 0; i < 16; i++)
+				pthread_cancel(th[i]);
+		}
+		for (int i = 0; i < 16; i++)
+			pthread_join(th[i], NULL);
+		threads = 16;
+	} else if (!strcmp(mode, "detached")) {
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		for (int i = 0; i < 16; i++)
+			pthread_create(&th[i], &a, worker_detached, NULL);
+		while (atomic_load(&finished) < 16)
+			usleep(1000);
+		usleep(20000); /* let them finish exiting */
+		threads = 16;
+	} else if (!strcmp(mode, "many")) {
+		for (int done = 0; done < n; done += 8) {
+			int k = n - done < 8 ? n - done : 8;
+			for (int i = 0; i < k; i++)
+				pthread_create(&th[i], NULL, worker_short, NULL);
+			for (int i = 0; i < k; i++)
+				pthread_join(th[i], NULL);
+		}
+		threads = n;
+	} else if (!strcmp(mode, "stress")) {
+		nstress = n > 1024 ? 1024 : n;
+		pthread_barrier_init(&barrier, NULL, (unsigned)nstress);
+		for (int i = 0; i < nstress; i++)
+			pthread_create(&th[i], NULL, worker_stress, (void *)(intptr_t)i);
+		for (int i = 0; i < nstress; i++)
+			pthread_join(th[i], NULL);
+		threads = nstress;
+	} else {
+		fprintf(stderr, "unknown mode %s\n", mode);
+		return 2;
+	}
+	printf("threads %d\n", threads);
+	return 0;
+}
