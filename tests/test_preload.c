@@ -394,6 +394,38 @@ Test(preload, fork_child_runs_and_parent_is_traced)
 	support_rmdir(outdir);
 }
 
+struct module_search {
+	const char *needle;
+	int records, found;
+};
+
+/* Does any MODULES record of the .meta files list an object whose path has needle? */
+static void search_modules(const char *path, void *ctx)
+{
+	struct module_search *s = ctx;
+	size_t len = strlen(path);
+	if (len < 5 || strcmp(path + len - 5, ".meta"))
+		return;
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
+	if (!d)
+		return;
+	struct tt_record r;
+	while (tt_decoder_next(d, &r) > 0) {
+		if (r.tag != TT_REC_MODULES)
+			continue;
+		s->records++;
+		const msgpack_object *list = &r.meta.body->via.array.ptr[2];
+		for (uint32_t i = 0; i < list->via.array.size; i++) {
+			const msgpack_object_str *p =
+			    &list->via.array.ptr[i].via.array.ptr[0].via.str;
+			if (memmem(p->ptr, p->size, s->needle, strlen(s->needle)))
+				s->found = 1;
+		}
+	}
+	tt_decoder_destroy(d);
+}
+
 Test(preload, dlopened_library_allocations)
 {
 	char plugin[1024];
@@ -406,6 +438,12 @@ Test(preload, dlopened_library_allocations)
 	struct tally t = {.fns = fns, .nfns = n};
 	tally_dir(&t);
 	check_exact_sites(fns, n);
+	/* The library was loaded and closed within one flush interval: the map naming
+	 * it is in the process file all the same. */
+	struct module_search s = {"libvictim_plugin.so", 0, 0};
+	support_each_file(outdir, search_modules, &s);
+	cr_assert_geq(s.records, 2, "a second module map after dlopen (%d)", s.records);
+	cr_assert(s.found, "the map names the dlopened library");
 	support_rmdir(outdir);
 }
 

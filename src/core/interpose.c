@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "modules.h"
 #include "record.h"
 #include "thread_auto.h"
 
@@ -448,3 +449,31 @@ DELETE_WRAPPER(_ZdlPvSt11align_val_tRKSt9nothrow_t, "_ZdlPvSt11align_val_tRKSt9n
 	       (void *p, size_t a, const void *nt), (p, a, nt))
 DELETE_WRAPPER(_ZdaPvSt11align_val_tRKSt9nothrow_t, "_ZdaPvSt11align_val_tRKSt9nothrow_t",
 	       (void *p, size_t a, const void *nt), (p, a, nt))
+
+/* ---- dlopen: the new object joins the module map at once ---- */
+
+typedef void *(*dlopen_fn)(const char *, int);
+
+EXPORT void *dlopen(const char *file, int flags)
+{
+	static dlopen_fn real_dlopen;
+	if (unlikely(!real_dlopen)) {
+		tt_guard_enter();
+		real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+		tt_guard_leave();
+		if (!real_dlopen)
+			return NULL;
+	}
+	void *h = real_dlopen(file, flags);
+	if (h && load_relaxed(&tt_active_gen)) {
+		/* Before the program can call into it: frames there validate, and the map
+		 * that names it is written even if it is closed before the writer's pass. */
+		int saved = errno;
+		tt_guard_enter();
+		modules_refresh();
+		tt_guard_leave();
+		tt_wake_writer();
+		errno = saved;
+	}
+	return h;
+}

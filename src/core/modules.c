@@ -5,6 +5,8 @@
 
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,8 +14,12 @@
 #include "../common/atomic.h"
 #include "../common/format.h"
 #include "encode.h"
+#include "tracer.h"
 
 static _Atomic(struct module_map *) current; /* publish: store_release; read: acquire */
+static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct module_map *retired; /* under refresh_lock */
+static uint64_t seen_generation;   /* under refresh_lock */
 
 struct build {
 	struct module_map *m;
@@ -104,6 +110,77 @@ static int cmp_range(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
+static int read_generation(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	/* dlpi_adds/dlpi_subs exist since glibc 2.4; size tells whether they are there. */
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+		*(uint64_t *)arg = (uint64_t)info->dlpi_adds + (uint64_t)info->dlpi_subs;
+	return 1; /* the first object is enough */
+}
+
+uint64_t modules_generation(void)
+{
+	uint64_t g = 0;
+	dl_iterate_phdr(read_generation, &g);
+	return g;
+}
+
+void modules_refresh(void)
+{
+	pthread_mutex_lock(&refresh_lock);
+	uint64_t g = modules_generation();
+	if (g != seen_generation) {
+		struct module_map *m = modules_snapshot();
+		if (m) { /* else: try again next time */
+			seen_generation = g;
+			struct module_map *old = modules_publish(m);
+			if (old) {
+				old->retired_next = retired;
+				retired = old;
+			}
+		}
+	}
+	pthread_mutex_unlock(&refresh_lock);
+}
+
+static unsigned write_chain(msgpack_packer *pk, struct module_map *m)
+{
+	if (!m)
+		return 0;
+	unsigned n = write_chain(pk, m->retired_next); /* oldest first */
+	if (!load_acquire(&m->written)) {
+		modules_encode(pk, m, m->ticks);
+		store_release(&m->written, 1);
+		n++;
+	}
+	return n;
+}
+
+unsigned modules_write_pending(msgpack_packer *pk)
+{
+	pthread_mutex_lock(&refresh_lock);
+	unsigned n = write_chain(pk, retired);
+	struct module_map *cur = load_acquire(&current);
+	if (cur && !load_acquire(&cur->written)) {
+		modules_encode(pk, cur, cur->ticks);
+		store_release(&cur->written, 1);
+		n++;
+	}
+	pthread_mutex_unlock(&refresh_lock);
+	return n;
+}
+
+void modules_retire_all(void)
+{
+	pthread_mutex_lock(&refresh_lock);
+	while (retired) {
+		struct module_map *next = retired->retired_next;
+		modules_destroy(retired);
+		retired = next;
+	}
+	pthread_mutex_unlock(&refresh_lock);
+}
+
 struct module_map *modules_snapshot(void)
 {
 	struct build b = {calloc(1, sizeof(struct module_map)), 0, 0, false};
@@ -115,6 +192,7 @@ struct module_map *modules_snapshot(void)
 		return NULL;
 	}
 	qsort(b.m->ranges, b.m->nranges, sizeof(*b.m->ranges), cmp_range);
+	b.m->ticks = tt_ticks();
 	return b.m;
 }
 

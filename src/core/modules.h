@@ -28,6 +28,9 @@ struct module_range {
 };
 
 struct module_map {
+	struct module_map *retired_next; /* replaced maps, freed at stop */
+	uint64_t ticks;			 /* when it was taken */
+	_Atomic int written;		 /* the writer put it in the process file */
 	size_t nranges, nmods;
 	struct module_range *ranges; /* sorted by start, disjoint */
 	struct module_info *mods;
@@ -42,6 +45,25 @@ void modules_destroy(struct module_map *m);
 /* Make `m` the map return addresses are checked against (may be NULL: no check).
  * Returns the previous one, which the caller frees once no event can be using it. */
 struct module_map *modules_publish(struct module_map *m);
+
+/* The loader's count of objects added and removed so far (dlpi_adds + dlpi_subs):
+ * when it changes, a dlopen or dlclose happened and the map is stale. Cheap: one
+ * dl_iterate_phdr callback. */
+uint64_t modules_generation(void);
+
+/* If objects were loaded or unloaded since the last call, snapshot and publish a
+ * new map. Called by the writer every pass and by the dlopen wrapper; serialized
+ * inside. Old maps are kept until modules_retire_all (an event may still be
+ * reading one, and the writer may not have written it yet). */
+void modules_refresh(void);
+
+/* Writer: encode every map taken this session and not yet written, oldest first
+ * (a map replaced before the writer saw it still matters for its time span).
+ * Returns how many. */
+unsigned modules_write_pending(msgpack_packer *pk);
+
+/* At stop, no event running: free the maps replaced during the session. */
+void modules_retire_all(void);
 
 /* The published map (NULL if none); valid until the next modules_publish. */
 const struct module_map *modules_current(void);

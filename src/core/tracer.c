@@ -185,7 +185,9 @@ static int start_locked(const struct thagtrace_config *cfg)
 	membarrier_setup();
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */
-	modules_destroy(modules_publish(modules_snapshot()));
+	modules_retire_all();
+	modules_destroy(modules_publish(NULL));
+	modules_refresh(); /* the first map of the session */
 	if (c.sample_mode != THAGTRACE_SAMPLE_ALL) {
 		if (freeset_init() != 0) {
 			tt_log("cannot map the set of sampled pointers; tracing off");
@@ -231,6 +233,7 @@ int thagtrace_stop(void)
 	if (!tt_need_fence)
 		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 	writer_stop();
+	modules_retire_all(); /* written by the writer's final pass */
 	running = false;
 	pthread_mutex_unlock(&lifecycle);
 	tt_guard_leave();

@@ -394,6 +394,11 @@ static void *writer_main(void *arg)
 		uint32_t seen = load_seq_cst(&wake_word);
 		w.backlog = false;
 		pass(false);
+		/* After a dlopen or dlclose: the new map, for offline symbolization and
+		 * for validating frames of code in the new objects. */
+		modules_refresh();
+		if (!w.failed && modules_write_pending(&w.pk))
+			flush_frame(w.fd_meta, "meta");
 		if (!w.failed && tt_now_ns() - w.last_anchor_ns >= ANCHOR_INTERVAL_NS) {
 			encode_anchor();
 			flush_frame(w.fd_meta, "meta");
@@ -409,6 +414,7 @@ static void *writer_main(void *arg)
 	pass(true);
 
 	if (!w.failed) {
+		modules_write_pending(&w.pk); /* maps a quick dlclose replaced */
 		encode_anchor();
 		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped,
 				load_relaxed(&tt_untraced_allocs), load_relaxed(&tt_untraced_bytes),
@@ -485,9 +491,7 @@ int writer_start(const struct thagtrace_config *cfg)
 	}
 	meta_encode_process(&w.pk, cfg, tt_use_tsc ? "tsc" : "monotonic");
 	encode_anchor();
-	const struct module_map *mods = modules_current();
-	if (mods)
-		modules_encode(&w.pk, mods, tt_ticks());
+	modules_write_pending(&w.pk);
 	rc = sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
 	msgpack_sbuffer_clear(&w.sb);
 	if (rc != 0) {
