@@ -168,6 +168,56 @@ Test(sampler, tiered_with_boost_interval_coverage, .timeout = 60)
 	cr_assert(fabs(sum_z2 / runs - 1) < 0.15, "z variance %.3f", sum_z2 / runs);
 }
 
+/* The per-site cached thresholds (what the event path uses): same coverage, same
+ * unbiasedness, boost ramping as the site's count grows. */
+Test(sampler, cached_thresholds_unbiased_with_boost, .timeout = 60)
+{
+	struct sampler_params sp = params(THAGTRACE_SAMPLE_TIERED);
+	int runs = 1000, covered = 0;
+	double sum_d = 0, sum_d2 = 0;
+	for (int r = 0; r < runs; r++) {
+		struct sampler s;
+		sampler_init(&s, &sp, 5000 + (uint64_t)r, 1);
+		uint64_t thr[2] = {0, 0};
+		double est = 0, var = 0, truth = 0;
+		for (uint64_t i = 0; i < 20000; i++) {
+			uint64_t size = size_mixed(i);
+			double p = sampler_decide_cached(&s, &sp, size, i + 1, thr);
+			truth += (double)size;
+			if (p > 0) {
+				est += (double)size / p;
+				var += (double)size * (double)size * (1 - p) / (p * p);
+			}
+		}
+		covered += fabs(est - truth) <= 1.96 * sqrt(var);
+		double d = (est - truth) / truth;
+		sum_d += d;
+		sum_d2 += d * d;
+	}
+	double mean_d = sum_d / runs, se_d = sqrt((sum_d2 / runs - mean_d * mean_d) / runs);
+	double share = (double)covered / runs;
+	cr_log_info("cached thresholds: coverage %.1f%% of %d runs, mean relative error %.5f (se "
+		    "%.5f)",
+		    100 * share, runs, mean_d, se_d);
+	cr_assert(share > 0.93 && share < 0.97, "coverage %.1f%%", 100 * share);
+	cr_assert(fabs(mean_d) < 4 * se_d, "mean relative error %.5f, se %.5f", mean_d, se_d);
+}
+
+/* A site whose count grew without decisions (thagtrace_record_site) still gets a
+ * real threshold, never "never recorded". */
+Test(sampler, cached_thresholds_never_stale_zero)
+{
+	struct sampler_params sp = params(THAGTRACE_SAMPLE_TIERED);
+	struct sampler s;
+	sampler_init(&s, &sp, 9, 1);
+	uint64_t thr[2] = {0, 0};
+	int recorded = 0;
+	for (uint64_t c = 5; c < 5 + 20000; c++)
+		recorded += sampler_decide_cached(&s, &sp, 100, c, thr) > 0;
+	cr_assert_gt(thr[0], 0);
+	cr_assert_gt(recorded, 20, "about 1 %% recorded, got %d", recorded);
+}
+
 Test(sampler, poisson_unbiased_and_at_the_right_rate, .timeout = 60)
 {
 	struct sampler_params sp = params(THAGTRACE_SAMPLE_POISSON);

@@ -73,10 +73,11 @@ static inline __attribute__((always_inline)) int record_alloc_at(struct thagtrac
 								 const void *ptr, uint64_t size,
 								 uintptr_t site, uintptr_t fp)
 {
-	uint64_t count = sites_add(&t->sites, site, size);
+	struct site_entry *e = sites_add(&t->sites, site, size);
 	if (size < tt_cfg.min_size)
 		return 0;
-	double p = sampler_decide(&t->sampler, &tt_sampling, size, count);
+	double p =
+	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
 	if (p == 0.0)
 		return 0;
 	return record_sampled_alloc(t, ptr, size, p, site, fp);

@@ -61,3 +61,15 @@ double sampler_poisson_hit(struct sampler *s, const struct sampler_params *sp, u
 	double p = -expm1(-(double)size * sp->inv_poisson_mean);
 	return p > 0.0 ? p : 0x1.0p-53; /* never 0: the event was recorded */
 }
+
+double sampler_decide_slow(struct sampler *s, const struct sampler_params *sp, uint64_t size,
+			   uint64_t site_count)
+{
+	return sampler_decide(s, sp, size, site_count);
+}
+
+void sampler_refresh(const struct sampler_params *sp, uint64_t site_count, uint64_t thr[2])
+{
+	thr[0] = sampler_threshold(sp, 0, site_count);
+	thr[1] = sampler_threshold(sp, 1, site_count);
+}

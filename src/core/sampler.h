@@ -71,6 +71,28 @@ static inline double sampler_uniform(struct sampler *s)
 	return (double)(sampler_bits(s) >> 11) * 0x1.0p-53;
 }
 
+/* The tiered rule's threshold for `tier` (0 small, 1 medium) at a site's count:
+ * UINT64_MAX means certain. The one place the rule lives (the base times the boost,
+ * capped); sampler_decide and the per-site cache both use it. */
+static inline uint64_t sampler_threshold(const struct sampler_params *sp, int tier,
+					 uint64_t site_count)
+{
+	if (sp->always[tier])
+		return UINT64_MAX;
+	if (site_count <= sp->threshold)
+		return sp->thr[tier];
+	uint64_t c = site_count < sp->cap_count ? site_count : sp->cap_count;
+	unsigned __int128 b = (unsigned __int128)sp->per_count[tier] * c;
+	return (b >> 64) ? UINT64_MAX : (uint64_t)b;
+}
+
+static inline double sampler_draw(struct sampler *s, uint64_t thr)
+{
+	if (thr == UINT64_MAX)
+		return 1.0;
+	return sampler_bits(s) < thr ? (double)thr * 0x1.0p-64 : 0.0;
+}
+
 /* Slow path of the Poisson mode: a point fell in this allocation. */
 double sampler_poisson_hit(struct sampler *s, const struct sampler_params *sp, uint64_t size);
 
@@ -86,18 +108,7 @@ static inline double sampler_decide(struct sampler *s, const struct sampler_para
 	case THAGTRACE_SAMPLE_TIERED: {
 		if (size >= sp->large || site_count == 1)
 			return 1.0;
-		int tier = size >= sp->medium;
-		if (sp->always[tier])
-			return 1.0;
-		uint64_t thr = sp->thr[tier];
-		if (site_count > sp->threshold) {
-			uint64_t c = site_count < sp->cap_count ? site_count : sp->cap_count;
-			unsigned __int128 b = (unsigned __int128)sp->per_count[tier] * c;
-			if (b >> 64)
-				return 1.0; /* boosted to certainty */
-			thr = (uint64_t)b;
-		}
-		return sampler_bits(s) < thr ? (double)thr * 0x1.0p-64 : 0.0;
+		return sampler_draw(s, sampler_threshold(sp, size >= sp->medium, site_count));
 	}
 	case THAGTRACE_SAMPLE_POISSON:
 		s->poisson_left -= (double)size;
@@ -107,6 +118,35 @@ static inline double sampler_decide(struct sampler *s, const struct sampler_para
 	default:
 		return 1.0;
 	}
+}
+
+/*
+ * The same decision with the thresholds cached in the site's entry (thr[2], zero
+ * until first computed), refreshed when missing and every 64th allocation: the boost then
+ * follows a count at most 63 calls old, still known before the draw, and the event
+ * records exactly the threshold used. One draw and one compare on the common path.
+ */
+/* Out-of-line parts of sampler_decide_cached: modes other than tiered, and the
+ * threshold refresh. */
+double sampler_decide_slow(struct sampler *s, const struct sampler_params *sp, uint64_t size,
+			   uint64_t site_count);
+void sampler_refresh(const struct sampler_params *sp, uint64_t site_count, uint64_t thr[2]);
+
+static inline __attribute__((always_inline)) double
+sampler_decide_cached(struct sampler *s, const struct sampler_params *sp, uint64_t size,
+		      uint64_t site_count, uint64_t thr[2])
+{
+	if (__builtin_expect(sp->mode != THAGTRACE_SAMPLE_TIERED, 0))
+		return sampler_decide_slow(s, sp, size, site_count);
+	if (size >= sp->large || site_count == 1)
+		return 1.0;
+	/* thr[0] == 0: never computed (a real threshold is > 0: rates are > 0). */
+	if (__builtin_expect((site_count & 63) == 0 || thr[0] == 0, 0))
+		sampler_refresh(sp, site_count, thr);
+	uint64_t t = thr[size >= sp->medium];
+	if (__builtin_expect(t == UINT64_MAX, 0))
+		return 1.0;
+	return sampler_bits(s) < t ? (double)t * 0x1.0p-64 : 0.0;
 }
 
 #endif /* TT_SAMPLER_H */

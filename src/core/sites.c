@@ -26,9 +26,11 @@ int sites_init(struct sites *s)
 		return THAGTRACE_ENOMEM;
 	store_relaxed(&s->table, t);
 	store_relaxed(&s->retired, NULL);
-	store_relaxed(&s->other_count, 0);
-	store_relaxed(&s->other_bytes, 0);
-	s->other_written = 0;
+	store_relaxed(&s->other.site, 0);
+	store_relaxed(&s->other.count, 0);
+	store_relaxed(&s->other.bytes, 0);
+	s->other.written_count = 0;
+	s->other.thr[0] = s->other.thr[1] = 0;
 	return 0;
 }
 
@@ -51,8 +53,8 @@ void sites_fini(struct sites *s)
 }
 
 /* Place an entry in a table known to have room; owner only. */
-static void table_place(struct site_table *t, uint64_t site, uint64_t count, uint64_t bytes,
-			uint64_t written)
+static struct site_entry *table_place(struct site_table *t, uint64_t site, uint64_t count,
+				      uint64_t bytes, uint64_t written, const uint64_t thr[2])
 {
 	uint64_t mask = t->capacity - 1;
 	uint64_t i = sites_hash(site) & mask;
@@ -61,9 +63,12 @@ static void table_place(struct site_table *t, uint64_t site, uint64_t count, uin
 	store_relaxed(&t->e[i].count, count);
 	store_relaxed(&t->e[i].bytes, bytes);
 	t->e[i].written_count = written;
+	t->e[i].thr[0] = thr[0];
+	t->e[i].thr[1] = thr[1];
 	/* Pairs with the reader's load_acquire(&site) in sites_snapshot. */
 	store_release(&t->e[i].site, site);
 	t->used++;
+	return &t->e[i];
 }
 
 static void table_grow(struct sites *s, struct site_table *old)
@@ -77,7 +82,8 @@ static void table_grow(struct sites *s, struct site_table *old)
 		uint64_t k = load_relaxed(&old->e[i].site);
 		if (k)
 			table_place(t, k, load_relaxed(&old->e[i].count),
-				    load_relaxed(&old->e[i].bytes), old->e[i].written_count);
+				    load_relaxed(&old->e[i].bytes), old->e[i].written_count,
+				    old->e[i].thr);
 	}
 	/* Pairs with load_acquire(&table) in sites_snapshot: the copied entries are
 	 * visible before the new table is. */
@@ -89,7 +95,7 @@ static void table_grow(struct sites *s, struct site_table *old)
 	    &s->retired, &head, old, memory_order_release, memory_order_relaxed));
 }
 
-uint64_t sites_insert(struct sites *s, uint64_t site, uint64_t size)
+struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size)
 {
 	struct site_table *t = load_relaxed(&s->table);
 	if (site && t->used + 1 > t->capacity * 3 / 4) {
@@ -97,12 +103,12 @@ uint64_t sites_insert(struct sites *s, uint64_t site, uint64_t size)
 		t = load_relaxed(&s->table);
 	}
 	if (!site || t->used + 1 > t->capacity * 7 / 8) {
-		counter_add_single_writer(&s->other_count, 1);
-		counter_add_single_writer(&s->other_bytes, size);
-		return load_relaxed(&s->other_count);
+		counter_add_single_writer(&s->other.count, 1);
+		counter_add_single_writer(&s->other.bytes, size);
+		return &s->other;
 	}
-	table_place(t, site, 1, size, 0);
-	return 1;
+	static const uint64_t no_thr[2] = {0, 0};
+	return table_place(t, site, 1, size, 0, no_thr);
 }
 
 uint64_t sites_snapshot(struct sites *s, sites_visit_fn visit, void *ctx)
@@ -124,10 +130,10 @@ uint64_t sites_snapshot(struct sites *s, sites_visit_fn visit, void *ctx)
 		e->written_count = c;
 		n++;
 	}
-	uint64_t oc = load_relaxed(&s->other_count);
-	if (oc != s->other_written) {
-		visit(0, oc, load_relaxed(&s->other_bytes), ctx);
-		s->other_written = oc;
+	uint64_t oc = load_relaxed(&s->other.count);
+	if (oc != s->other.written_count) {
+		visit(0, oc, load_relaxed(&s->other.bytes), ctx);
+		s->other.written_count = oc;
 		n++;
 	}
 	return n;

@@ -22,6 +22,7 @@ struct site_entry {
 	_Atomic uint64_t count;
 	_Atomic uint64_t bytes;
 	uint64_t written_count; /* reader-private: count at the last snapshot */
+	uint64_t thr[2];	/* owner-private: the sampler's cached thresholds */
 };
 
 struct site_table {
@@ -35,9 +36,7 @@ struct site_table {
 struct sites {
 	_Atomic(struct site_table *) table;   /* owner store_release; reader load_acquire */
 	_Atomic(struct site_table *) retired; /* owner pushes (CAS), reader takes (exchange) */
-	_Atomic uint64_t other_count;	      /* site 0 or table full: not attributed */
-	_Atomic uint64_t other_bytes;
-	uint64_t other_written; /* reader-private */
+	struct site_entry other;	      /* site 0, or the table full: unattributed */
 };
 
 #define SITES_INITIAL_CAPACITY 256u
@@ -49,28 +48,27 @@ int sites_init(struct sites *s);
 void sites_fini(struct sites *s);
 
 /* Owner slow path: insert `site` (not present) with its first allocation; returns
- * the count now held for it (1, or the "other" count when it could not be placed). */
-uint64_t sites_insert(struct sites *s, uint64_t site, uint64_t size);
+ * its entry (the "other" entry when it could not be placed). */
+struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size);
 
 static inline uint64_t sites_hash(uint64_t site)
 {
 	return (site * 0x9E3779B97F4A7C15ull) >> 20;
 }
 
-/* Owner: count one allocation of `size` bytes at `site`; returns the site's count
- * including it. Lock-free, no syscall in the common case (an insert that grows the
- * table maps memory). */
-static inline uint64_t sites_add(struct sites *s, uint64_t site, uint64_t size)
+/* Owner: count one allocation of `size` bytes at `site`; returns the site's entry
+ * (its count includes this one). Lock-free, no syscall in the common case (an
+ * insert that grows the table maps memory). */
+static inline struct site_entry *sites_add(struct sites *s, uint64_t site, uint64_t size)
 {
 	struct site_table *t = load_relaxed(&s->table); /* only we write it */
 	uint64_t mask = t->capacity - 1;
 	for (uint64_t i = sites_hash(site) & mask;; i = (i + 1) & mask) {
 		uint64_t k = load_relaxed(&t->e[i].site);
 		if (k == site && site) {
-			uint64_t c = load_relaxed(&t->e[i].count) + 1;
-			store_relaxed(&t->e[i].count, c);
+			counter_add_single_writer(&t->e[i].count, 1);
 			counter_add_single_writer(&t->e[i].bytes, size);
-			return c;
+			return &t->e[i];
 		}
 		if (k == 0)
 			return sites_insert(s, site, size);
@@ -81,7 +79,7 @@ static inline uint64_t sites_add(struct sites *s, uint64_t site, uint64_t size)
  * writer's pass: it looks at the table's fill, not its entries. */
 static inline bool sites_changed(struct sites *s)
 {
-	return load_acquire(&s->table)->used != 0 || load_relaxed(&s->other_count) != 0;
+	return load_acquire(&s->table)->used != 0 || load_relaxed(&s->other.count) != 0;
 }
 
 /* Reader callback for each site whose count changed since the last snapshot. */
