@@ -137,6 +137,7 @@ struct event {
 struct tally {
 	struct fn *fns;
 	int nfns;
+	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
 	struct event *ev;
 	size_t nev, cap;
@@ -199,6 +200,11 @@ static void tally_file(const char *path, void *ctx)
 	bool bin = len > 4 && !strcmp(path + len - 4, ".bin");
 	if (!freq && !bin)
 		return;
+	if (t->pid) {
+		const char *base = strrchr(path, '/');
+		if (atoi(base ? base + 1 : path) != t->pid)
+			return;
+	}
 	char err[512];
 	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
 	if (!d) {
@@ -381,16 +387,33 @@ Test(preload, two_hundred_threads_cross_frees, .timeout = 120)
 	threads_test("stress", "200", 200);
 }
 
-Test(preload, fork_child_runs_and_parent_is_traced)
+/* After fork the child traces into its own files: exactly its own allocations
+ * (1000 at churn), never the parent's buffered events; the parent's files hold the
+ * parent's (2000). Exit codes as untraced. */
+Test(preload, fork_child_traces_into_its_own_files)
 {
 	struct run r;
 	run_victim(&r, NULL, "victim_fork", NULL);
 	cr_assert_eq(r.status, 0, "exit code as untraced; stderr: %s", r.err);
 	cr_assert(strstr(r.out, "child done") && strstr(r.out, "parent done, child 7"));
-	struct tally t = {0};
-	tally_dir(&t);
-	cr_assert_geq(t.threads, 1);
-	cr_assert_eq(t.ends, t.threads);
+	int child = 0, parent = 0;
+	cr_assert(sscanf(strstr(r.out, "child pid"), "child pid %d", &child) == 1);
+	cr_assert(sscanf(strstr(r.out, "parent pid"), "parent pid %d", &parent) == 1);
+	char meta[800];
+	snprintf(meta, sizeof(meta), "%s/%d.meta", outdir, child);
+	cr_assert_eq(access(meta, R_OK), 0, "the child has its own process file");
+	int want[2] = {2000, 1000}, pids[2] = {parent, child};
+	for (int k = 0; k < 2; k++) {
+		struct fn fns[4];
+		int n = parse_fns(r.out, fns, 4);
+		struct tally t = {.fns = fns, .nfns = n, .pid = pids[k]};
+		tally_dir(&t);
+		cr_assert_geq(t.threads, 1, "pid %d has thread files", pids[k]);
+		cr_assert_eq(t.ends, t.threads, "pid %d closed its files", pids[k]);
+		cr_assert_eq(fns[0].got_count, (uint64_t)want[k],
+			     "pid %d: %lu allocations at churn", pids[k],
+			     (unsigned long)fns[0].got_count);
+	}
 	support_rmdir(outdir);
 }
 

@@ -16,15 +16,27 @@
 #include "tracer.h"
 
 /*
- * fork: the child has only the forking thread and no writer. It must not touch the
- * parent's buffered events (they are the parent's to write) nor wait for a writer
- * that is not there at exit: tracing is switched off in the child. A program that
- * execs is traced again by the new image when the environment is inherited.
+ * fork: the child traces into its own files (its own pid), never the parent's
+ * buffered events; the handlers hold the tracer's locks across the fork (see
+ * tracer.c). A program that execs is traced again by the new image when the
+ * environment is inherited.
  */
-static void after_fork_in_child(void)
+static void fork_prepare(void)
 {
-	tt_forget_after_fork();
-	tt_self = NULL;
+	tt_guard_enter();
+	tt_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	tt_fork_parent();
+	tt_guard_leave();
+}
+
+static void fork_child(void)
+{
+	tt_fork_child();
+	tt_guard_leave();
 }
 
 __attribute__((constructor(101))) static void thagtrace_load(void)
@@ -36,7 +48,7 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 		struct thagtrace_config cfg;
 		thagtrace_config_init(&cfg);
 		if (env_config(&cfg) == 0) {
-			pthread_atfork(NULL, NULL, after_fork_in_child);
+			pthread_atfork(fork_prepare, fork_parent, fork_child);
 			thagtrace_start(&cfg); /* says on stderr itself why it could not */
 		}
 	}

@@ -170,6 +170,16 @@ unsigned modules_write_pending(msgpack_packer *pk)
 	return n;
 }
 
+void modules_fork_lock(void)
+{
+	pthread_mutex_lock(&refresh_lock);
+}
+
+void modules_fork_unlock(void)
+{
+	pthread_mutex_unlock(&refresh_lock);
+}
+
 void modules_retire_all(void)
 {
 	pthread_mutex_lock(&refresh_lock);

@@ -62,6 +62,10 @@ void modules_refresh(void);
  * Returns how many. */
 unsigned modules_write_pending(msgpack_packer *pk);
 
+/* fork: hold the refresh lock across it. */
+void modules_fork_lock(void);
+void modules_fork_unlock(void);
+
 /* At stop, no event running: free the maps replaced during the session. */
 void modules_retire_all(void);
 

@@ -40,12 +40,25 @@ void registry_remove(struct thagtrace_thread *t)
 	pthread_mutex_unlock(&registry_mutex);
 }
 
-void registry_after_fork(void)
+void registry_fork_lock(void)
 {
-	pthread_mutex_init(&registry_mutex, NULL);
+	pthread_mutex_lock(&registry_mutex);
+}
+
+void registry_fork_unlock(void)
+{
+	pthread_mutex_unlock(&registry_mutex);
+}
+
+void registry_fork_child_discard(void)
+{
+	struct cds_list_head *pos, *next;
+	cds_list_for_each_safe(pos, next, &registry_list)
+	    thread_destroy(caa_container_of(pos, struct thagtrace_thread, node));
 	CDS_INIT_LIST_HEAD(&registry_list);
 	registry_gen = 0;
 	registry_items = 0;
+	pthread_mutex_unlock(&registry_mutex);
 }
 
 uint64_t registry_count(void)

@@ -25,9 +25,12 @@ int registry_add(struct thagtrace_thread *t, uint64_t gen);
 /* Writer: unlink a handle; free it only after urcu_memb_synchronize_rcu(). */
 void registry_remove(struct thagtrace_thread *t);
 
-/* In a fork child: an empty list and a fresh mutex (the parent's handles stay the
- * parent's). */
-void registry_after_fork(void);
+/* fork: hold the mutex across it (registry_fork_lock in prepare, _unlock in the
+ * parent); in the child, unmap the parent's handles (their events are the
+ * parent's to write), empty the list and release the mutex. */
+void registry_fork_lock(void);
+void registry_fork_unlock(void);
+void registry_fork_child_discard(void);
 
 /* Number of handles on the list (a snapshot; for statistics). */
 uint64_t registry_count(void);

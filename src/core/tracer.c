@@ -240,14 +240,49 @@ int thagtrace_stop(void)
 	return 0;
 }
 
-void tt_forget_after_fork(void)
+/*
+ * fork. prepare: hold every lock the child will need (the lifecycle, the registry,
+ * the module map) and wait for the writer to be outside liburcu (no read-side
+ * section, no grace period, no registration in progress), so nothing is copied held
+ * or half done by a thread the child does not have. parent: let go. child: let go, then start over:
+ * the parent's handles and rings are the parent's (unmapped here, never written by the child), the
+ * set of sampled pointers is cleared, and a new session with the same settings writes <child
+ * pid>.meta and the child's own thread files.
+ */
+void tt_fork_prepare(void)
 {
-	/* Only the forking thread exists here: no writer to join, locks possibly held
-	 * by threads that are gone. Start over, switched off. */
+	pthread_mutex_lock(&lifecycle);
+	registry_fork_lock();
+	modules_fork_lock();
+	writer_fork_lock();
+}
+
+void tt_fork_parent(void)
+{
+	writer_fork_unlock();
+	modules_fork_unlock();
+	registry_fork_unlock();
+	pthread_mutex_unlock(&lifecycle);
+}
+
+void tt_fork_child(void)
+{
+	writer_fork_unlock(); /* the writer thread itself is not in the child */
+	modules_fork_unlock();
+	bool was_running = running;
 	store_seq_cst(&tt_active_gen, 0);
+	store_release(&tt_exited_handle, NULL);
 	running = false;
-	pthread_mutex_init(&lifecycle, NULL);
-	registry_after_fork();
+	/* Alone in the process now: nothing else can touch the old handles. */
+	registry_fork_child_discard();
+	tt_self = NULL;
+	if (tt_cfg.sample_mode != THAGTRACE_SAMPLE_ALL)
+		freeset_clear();
+	pthread_mutex_unlock(&lifecycle);
+	if (was_running) {
+		struct thagtrace_config c = tt_cfg;
+		thagtrace_start(&c);
+	}
 }
 
 bool thagtrace_is_running(void)

@@ -37,8 +37,10 @@ extern struct sampler_params tt_sampling; /* derived from tt_cfg */
 /* Wake the writer now (producer, on a ring's half-full crossing). Signal-safe. */
 void tt_wake_writer(void);
 
-/* In a fork child: tracing off, the parent's writer and locks forgotten. */
-void tt_forget_after_fork(void);
+/* pthread_atfork handlers (see tracer.c). */
+void tt_fork_prepare(void);
+void tt_fork_parent(void);
+void tt_fork_child(void);
 
 /* Internal failure: say so once on stderr and switch tracing off for good; the host
  * program runs on. Safe from any thread, including the writer. */

@@ -49,6 +49,10 @@ static _Atomic uint32_t wake_word;
 static _Atomic uint32_t writer_sleeping;
 
 static struct {
+	/* Held by the writer for each pass and around every liburcu call, so that a
+	 * fork (which takes it) never copies liburcu mid-operation: the memb flavour
+	 * has no fork hooks of its own. */
+	pthread_mutex_t pass_lock;
 	pthread_t thread;
 	_Atomic int stop;
 	bool failed; /* output broke: drain and discard, write nothing */
@@ -67,7 +71,17 @@ static struct {
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
 	_Atomic uint64_t records_written;
-} w;
+} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER};
+
+void writer_fork_lock(void)
+{
+	pthread_mutex_lock(&w.pass_lock);
+}
+
+void writer_fork_unlock(void)
+{
+	pthread_mutex_unlock(&w.pass_lock);
+}
 
 void tt_wake_writer(void)
 {
@@ -388,12 +402,16 @@ static void *writer_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), "thagtrace-wr");
 	tt_guard_enter(); /* the writer's own allocations are never traced */
+	pthread_mutex_lock(&w.pass_lock);
 	urcu_memb_register_thread();
+	pthread_mutex_unlock(&w.pass_lock);
 
 	while (!load_acquire(&w.stop)) {
 		uint32_t seen = load_seq_cst(&wake_word);
 		w.backlog = false;
+		pthread_mutex_lock(&w.pass_lock);
 		pass(false);
+		pthread_mutex_unlock(&w.pass_lock);
 		/* After a dlopen or dlclose: the new map, for offline symbolization and
 		 * for validating frames of code in the new objects. */
 		modules_refresh();
@@ -410,8 +428,10 @@ static void *writer_main(void *arg)
 	/* Final: no new handle can join, nobody is mid-event (or we waited long
 	 * enough), so every ring drains to its end. */
 	registry_set_session(0);
+	pthread_mutex_lock(&w.pass_lock);
 	wait_for_events_in_flight();
 	pass(true);
+	pthread_mutex_unlock(&w.pass_lock);
 
 	if (!w.failed) {
 		modules_write_pending(&w.pk); /* maps a quick dlclose replaced */
@@ -421,7 +441,9 @@ static void *writer_main(void *arg)
 				load_relaxed(&tt_untraced_frees), freeset_overflows());
 		flush_frame(w.fd_meta, "meta");
 	}
+	pthread_mutex_lock(&w.pass_lock);
 	urcu_memb_unregister_thread();
+	pthread_mutex_unlock(&w.pass_lock);
 	return NULL;
 }
 

@@ -21,6 +21,10 @@ int writer_start(const struct thagtrace_config *cfg);
  * Called by thagtrace_stop after the session generation was cleared. */
 void writer_stop(void);
 
+/* fork: hold the writer outside its passes and liburcu across the fork. */
+void writer_fork_lock(void);
+void writer_fork_unlock(void);
+
 /* Drain counters for benchmarks and tests: records written since writer_start. */
 uint64_t writer_records_written(void);
 

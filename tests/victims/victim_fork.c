@@ -8,12 +8,16 @@
 
 __attribute__((noinline)) static void churn(int n)
 {
-	for (int i = 0; i < n; i++)
-		free(malloc(100 + (size_t)i % 100));
+	for (int i = 0; i < n; i++) {
+		void *p = malloc(100 + (size_t)i % 100);
+		__asm__ volatile("" : : "r"(p) : "memory"); /* or the pair is optimized away */
+		free(p);
+	}
 }
 
 int main(void)
 {
+	printf("fn churn %p\n", (void *)churn);
 	churn(1000);
 	fflush(stdout);
 	pid_t pid = fork();
@@ -25,6 +29,7 @@ int main(void)
 	int status = 0;
 	waitpid(pid, &status, 0);
 	churn(1000);
+	printf("child pid %d\nparent pid %d\n", (int)pid, (int)getpid());
 	printf("parent done, child %d\n", WEXITSTATUS(status));
 	return WEXITSTATUS(status) == 7 ? 0 : 1;
 }
