@@ -102,11 +102,11 @@ struct thagtrace_thread;
 /*
  * Register the calling thread under `name` (may be NULL; copied, at most 15 bytes
  * kept). Returns a handle owned by the library, valid until thagtrace_thread_unregister()
-  * of it, or NULL with *err (if err is non-NULL) set. The handle must only be used by
+ * of it, or NULL with *err (if err is non-NULL) set. The handle must only be used by
  * the thread that registered it. A thread that already has a handle (automatic
  * tracing registered it, or it registered before) gets that one back: each
- * register needs its unregister, and the handle ends with the last. Takes a mutex and makes system calls: not from
- * a signal handler. No TLS destructor is involved: the thread owns the handle.
+ * register needs its unregister, and the handle ends with the last. Takes a mutex and makes system
+ * calls: not from a signal handler. No TLS destructor is involved: the thread owns the handle.
  */
 THAGTRACE_API struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err);
 

@@ -245,7 +245,7 @@ int main(int argc, char **argv)
 		all_dropped += d.threads[i].end_dropped;
 	}
 	CHECK(d.pe_threads == d.nthreads && d.pe_emitted == all_emitted &&
-		      d.pe_recorded == all_recorded && d.pe_dropped == all_dropped,
+		  d.pe_recorded == all_recorded && d.pe_dropped == all_dropped,
 	      "process totals disagree with the threads' files");
 	/* Every block freed (own or neighbour's) was allocated by someone. */
 	uint64_t want_free = 0;

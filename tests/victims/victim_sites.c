@@ -16,13 +16,13 @@
 
 static void *blocks[6][N];
 
-#define SITE(name, expr, size_expr)                                                        \
-	__attribute__((noinline)) static void name(void **out, int n)                      \
-	{                                                                                  \
-		for (int i = 0; i < n; i++) {                                              \
-			out[i] = expr;                                                     \
-			__asm__ volatile("" ::: "memory");                                 \
-		}                                                                          \
+#define SITE(name, expr, size_expr)                                                                \
+	__attribute__((noinline)) static void name(void **out, int n)                              \
+	{                                                                                          \
+		for (int i = 0; i < n; i++) {                                                      \
+			out[i] = expr;                                                             \
+			__asm__ volatile("" ::: "memory");                                         \
+		}                                                                                  \
 	}
 
 SITE(site_malloc, malloc(24 + (size_t)(i % 5)), 0)
