@@ -46,6 +46,13 @@ enum thagtrace_sample_mode {
 	THAGTRACE_SAMPLE_POISSON = 2, /* byte-interval sampling with a mean interval */
 };
 
+/* How stacks are taken (sampled events only). */
+enum thagtrace_unwind {
+	THAGTRACE_UNWIND_AUTO = 0,	/* frame pointers; libunwind where the chain breaks */
+	THAGTRACE_UNWIND_FP = 1,	/* frame pointers only: cheapest, stops at such code */
+	THAGTRACE_UNWIND_LIBUNWIND = 2, /* libunwind (DWARF CFI) always */
+};
+
 /*
  * Tracer configuration. Fill it with thagtrace_config_init() (which sets `size` and
  * every default), then change what you need. The struct only grows at the end; the
@@ -72,6 +79,7 @@ struct thagtrace_config {
 	uint64_t boost_threshold;   /* 1000 allocations */
 	double boost_max;	    /* 10 */
 	uint64_t seed;		    /* random seed; 0 = from the clock */
+	uint32_t unwind;	    /* enum thagtrace_unwind */
 };
 
 #define THAGTRACE_MAX_FRAMES_LIMIT 256

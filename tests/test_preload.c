@@ -139,6 +139,7 @@ struct tally {
 	int nfns;
 	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
+	unsigned max_depth; /* deepest stack recorded */
 	struct event *ev;
 	size_t nev, cap;
 	/* From matching frees to allocations per pointer in time order: */
@@ -233,6 +234,9 @@ static void tally_file(const char *path, void *ctx)
 		} else if (r.tag == TT_REC_FREE) {
 			t->frees++;
 			add_event(t, r.free.ptr, r.free.ts, 1);
+		} else if (r.tag == TT_REC_STACK) {
+			if (r.stack.nframes > t->max_depth)
+				t->max_depth = r.stack.nframes;
 		} else if (r.tag == TT_REC_END) {
 			t->ends++;
 			t->dropped += r.end.dropped;
@@ -468,6 +472,27 @@ Test(preload, dlopened_library_allocations)
 	cr_assert_geq(s.records, 2, "a second module map after dlopen (%d)", s.records);
 	cr_assert(s.found, "the map names the dlopened library");
 	support_rmdir(outdir);
+}
+
+/* Code without frame pointers: the frame-pointer walk stops at the first frame of
+ * the victim; with the default (auto) the chain is unwound by libunwind. */
+Test(preload, libunwind_sees_through_code_without_frame_pointers)
+{
+	unsigned depth[2];
+	const char *modes[2] = {"THAGTRACE_UNWIND=fp", "THAGTRACE_UNWIND=auto"};
+	for (int k = 0; k < 2; k++) {
+		const char *e[] = {"THAGTRACE_SAMPLE=all", modes[k], NULL};
+		struct run r;
+		run_victim(&r, e, "victim_nofp", NULL);
+		cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+		struct tally t = {0};
+		tally_dir(&t);
+		depth[k] = t.max_depth;
+		support_rmdir(outdir);
+	}
+	cr_log_info("deepest stack: fp %u frames, auto %u frames", depth[0], depth[1]);
+	cr_assert_leq(depth[0], 4, "fp cannot walk this code (%u frames)", depth[0]);
+	cr_assert_geq(depth[1], 12, "auto unwinds the 10-deep chain, main and libc (%u)", depth[1]);
 }
 
 Test(preload, bad_setting_one_line_and_untraced)

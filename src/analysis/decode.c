@@ -355,7 +355,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 			return bad_field(d, tag, 3, "a string");
 		size_t n = f[3].via.str.size < sizeof(d->name) - 1 ? f[3].via.str.size
 								   : sizeof(d->name) - 1;
-		memcpy(d->name, f[3].via.str.ptr, n);
+		if (n) /* msgpack-c gives an empty string a NULL pointer */
+			memcpy(d->name, f[3].via.str.ptr, n);
 		d->name[n] = '\0';
 		rec->thread.name = d->name;
 		FIELD_U64(4, &rec->thread.start);

@@ -159,12 +159,16 @@ int env_config(struct thagtrace_config *c)
 		return -1;
 	if (!env_u64("THAGTRACE_MIN_SIZE", 0, UINT64_MAX, &c->min_size))
 		return -1;
-	if ((s = getenv("THAGTRACE_UNWIND")) && strcmp(s, "auto") && strcmp(s, "fp"))
-		return bad("THAGTRACE_UNWIND", s,
-			   strcmp(s, "libunwind") ? "expected auto or fp"
-						  : "libunwind unwinding is not available in "
-						    "this build yet; use auto or fp"),
-		       -1;
+	if ((s = getenv("THAGTRACE_UNWIND"))) {
+		if (!strcmp(s, "auto"))
+			c->unwind = THAGTRACE_UNWIND_AUTO;
+		else if (!strcmp(s, "fp"))
+			c->unwind = THAGTRACE_UNWIND_FP;
+		else if (!strcmp(s, "libunwind"))
+			c->unwind = THAGTRACE_UNWIND_LIBUNWIND;
+		else
+			return bad("THAGTRACE_UNWIND", s, "expected auto, fp or libunwind"), -1;
+	}
 	v = c->max_frames;
 	if (!env_u64("THAGTRACE_MAX_FRAMES", 1, THAGTRACE_MAX_FRAMES_LIMIT, &v))
 		return -1;

@@ -12,7 +12,7 @@
  *                         tiered keys: large, medium (bytes), rate_medium, rate_small,
  *                         boost_threshold (calls), boost_max
  *   THAGTRACE_MIN_SIZE    bytes; smaller allocations are counted, never recorded
- *   THAGTRACE_UNWIND      auto | fp
+ *   THAGTRACE_UNWIND      auto | fp | libunwind
  *   THAGTRACE_MAX_FRAMES  1..256
  *   THAGTRACE_RING_KB     power of two, 8..1048576
  *   THAGTRACE_FLUSH_MS    1..60000

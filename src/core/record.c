@@ -11,6 +11,7 @@
 #include "../common/clock.h"
 #include "../common/format.h"
 #include "unwind_fp.h"
+#include "unwind_libunwind.h"
 
 static inline uint64_t stack_hash(const uintptr_t *frames, unsigned n, uint32_t flags)
 {
@@ -67,10 +68,25 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 {
 	int saved = errno;
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];
-	bool truncated = false;
+	bool truncated = false, broken = true;
 	unsigned n = 0;
-	if (t->stack_hi)
-		n = unwind_fp(fp, t->stack_lo, t->stack_hi, frames, t->max_frames, &truncated);
+	if (t->stack_hi && tt_cfg.unwind != THAGTRACE_UNWIND_LIBUNWIND)
+		n = unwind_fp(fp, t->stack_lo, t->stack_hi, frames, t->max_frames, &truncated,
+			      &broken);
+	if (broken && tt_cfg.unwind != THAGTRACE_UNWIND_FP && t->stack_hi) {
+		/* Code without frame pointers: DWARF unwinding, microseconds, sampled
+		 * events only. libunwind may allocate: under the guard. */
+		uintptr_t more[THAGTRACE_MAX_FRAMES_LIMIT];
+		bool more_truncated;
+		tt_guard_enter();
+		unsigned m = unwind_libunwind(site, more, t->max_frames, &more_truncated);
+		tt_guard_leave();
+		if (m > n) {
+			memcpy(frames, more, m * sizeof(*frames));
+			n = m;
+			truncated = more_truncated;
+		}
+	}
 	if (n == 0) {
 		frames[0] = site; /* at least the call site */
 		n = 1;

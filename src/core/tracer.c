@@ -84,6 +84,10 @@ static int config_check(const struct thagtrace_config *c)
 		tt_log("zstd level %d must be from -7 to 19", c->zstd_level);
 		return THAGTRACE_EINVAL;
 	}
+	if (c->unwind > THAGTRACE_UNWIND_LIBUNWIND) {
+		tt_log("unwind mode %u is not one of auto (0), fp (1), libunwind (2)", c->unwind);
+		return THAGTRACE_EINVAL;
+	}
 	if (c->sample_mode > THAGTRACE_SAMPLE_POISSON) {
 		tt_log("sample mode %u is not one of all (0), tiered (1), poisson (2)",
 		       c->sample_mode);

@@ -5,11 +5,12 @@
 #include "modules.h"
 
 unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max,
-		   bool *truncated)
+		   bool *truncated, bool *broken)
 {
 	unsigned n = 0;
 	size_t hint = 0;
 	*truncated = false;
+	*broken = true; /* until the walk reaches the outermost frame */
 	while (fp >= lo && fp <= hi - 2 * sizeof(uintptr_t) &&
 	       (fp & (sizeof(uintptr_t) - 1)) == 0) {
 		const uintptr_t *frame = (const uintptr_t *)fp;
@@ -22,11 +23,16 @@ unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, uns
 			break;
 		if (n == max) {
 			*truncated = true;
+			*broken = false;
 			break;
 		}
 		out[n++] = ret;
+		if (next == 0) {
+			*broken = false; /* the outermost frame: the whole stack */
+			break;
+		}
 		if (next <= fp)
-			break; /* the outermost frame (0) or a broken chain */
+			break; /* a broken chain */
 		fp = next;
 	}
 	return n;
