@@ -14,6 +14,7 @@
 #include "ring.h"
 #include "freeset.h"
 #include "modules.h"
+#include "unwind_libunwind.h"
 #include "registry.h"
 #include "thread.h"
 #include "writer.h"
@@ -186,6 +187,11 @@ static int start_locked(const struct thagtrace_config *cfg)
 	}
 	tt_cfg = c;
 	sampler_params_init(&tt_sampling, &tt_cfg);
+	if (c.unwind != THAGTRACE_UNWIND_FP && !unwind_libunwind_load()) {
+		if (c.unwind == THAGTRACE_UNWIND_LIBUNWIND)
+			tt_log("libunwind.so.8 not found: stacks use frame pointers only");
+		tt_cfg.unwind = THAGTRACE_UNWIND_FP;
+	}
 	membarrier_setup();
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */
