@@ -53,7 +53,7 @@ static void stack_bounds(struct thagtrace_thread *t)
 	pthread_attr_destroy(&attr);
 }
 
-struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err)
+struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t head = round_up(sizeof(struct thagtrace_thread), page);
@@ -76,7 +76,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, in
 	t->max_frames = tt_cfg.max_frames;
 	t->fd_events = t->fd_freq = -1;
 	t->pid = (int32_t)getpid();
-	t->tid = (int32_t)syscall(SYS_gettid);
+	t->tid = spare ? 0 : (int32_t)syscall(SYS_gettid);
 	t->start_ticks = tt_ticks();
 	if (name) {
 		strncpy(t->name, name, sizeof(t->name) - 1);
@@ -85,7 +85,14 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, in
 		pthread_getname_np(pthread_self(), buf, sizeof(buf));
 		memcpy(t->name, buf, sizeof(t->name) - 1);
 	}
-	stack_bounds(t);
+	if (spare) {
+		/* Shared by ending threads: no stack of its own to bound a walk (events
+		 * carry their call site), files only once it has events. */
+		t->files_on_data = 1;
+		t->refs = 1;
+	} else {
+		stack_bounds(t);
+	}
 	sampler_init(&t->sampler, &tt_sampling, tt_cfg.seed, (uint64_t)t->tid);
 	/* Last: pairs with the writer's load_acquire(&state) in its pass, so everything
 	 * set up above is visible to it however the list publication orders. */
@@ -130,7 +137,7 @@ static struct thagtrace_thread *register_guarded(const char *name, int *err)
 		cur->refs++;
 		return cur;
 	}
-	struct thagtrace_thread *t = thread_create(name, gen, err);
+	struct thagtrace_thread *t = thread_create(name, gen, false, err);
 	if (!t)
 		return NULL;
 	if (registry_add(t, gen) != 0) {

@@ -155,8 +155,11 @@ extern _Atomic(struct thagtrace_thread *) tt_exited_handle;
 struct thagtrace_thread *thread_exited_take(void);
 void thread_exited_release(void);
 
-/* Map and set up a handle for the calling thread; NULL with *err on failure. */
-struct thagtrace_thread *thread_create(const char *name, uint64_t generation, int *err);
+/* Map and set up a handle for the calling thread, or the session's spare handle for
+ * exited threads (`spare`: tid 0, no stack bounds, files only once it has events).
+ * Everything is set before the handle's state is published. NULL with *err on
+ * failure. */
+struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err);
 
 /* Unmap a handle; nobody may reference it any more (after a grace period). */
 void thread_destroy(struct thagtrace_thread *t);

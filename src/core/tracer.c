@@ -140,13 +140,9 @@ static void membarrier_setup(void)
 static void exited_handle_create(uint64_t gen)
 {
 	int err;
-	struct thagtrace_thread *t = thread_create("(exited threads)", gen, &err);
+	struct thagtrace_thread *t = thread_create("(exited threads)", gen, true, &err);
 	if (!t)
 		return; /* such events are then counted only */
-	t->tid = 0;
-	t->stack_lo = t->stack_hi = 0;
-	t->files_on_data = 1;
-	t->refs = 1;
 	if (registry_add(t, gen) != 0) {
 		thread_destroy(t);
 		return;
