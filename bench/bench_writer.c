@@ -54,7 +54,9 @@ static struct thagtrace_thread **handles;
 static void *producer(void *arg)
 {
 	unsigned idx = (unsigned)(uintptr_t)arg;
-	struct thagtrace_thread *t = handles[idx];
+	/* A handle belongs to the thread that registers it (single producer). */
+	struct thagtrace_thread *t = thagtrace_thread_register("producer", NULL);
+	handles[idx] = t;
 	uintptr_t frames[16];
 	uint64_t x = 88172645463325252ull + idx;
 	for (unsigned i = 0; i < nevents; i++) {
@@ -97,8 +99,6 @@ int main(int argc, char **argv)
 	if (thagtrace_start(&c) != 0)
 		return 1;
 	handles = calloc(nthreads, sizeof(*handles));
-	for (unsigned i = 0; i < nthreads; i++)
-		handles[i] = thagtrace_thread_register("producer", NULL);
 
 	double t0 = bench_now();
 	pthread_t th[64];

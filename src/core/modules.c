@@ -170,6 +170,16 @@ unsigned modules_write_pending(msgpack_packer *pk)
 	return n;
 }
 
+void modules_session_start(void)
+{
+	modules_retire_all();
+	modules_destroy(modules_publish(NULL));
+	pthread_mutex_lock(&refresh_lock);
+	seen_generation = UINT64_MAX; /* forces modules_refresh to take a snapshot */
+	pthread_mutex_unlock(&refresh_lock);
+	modules_refresh();
+}
+
 void modules_fork_lock(void)
 {
 	pthread_mutex_lock(&refresh_lock);
@@ -203,6 +213,21 @@ struct module_map *modules_snapshot(void)
 	}
 	qsort(b.m->ranges, b.m->nranges, sizeof(*b.m->ranges), cmp_range);
 	b.m->ticks = tt_ticks();
+	/* libc: the object holding abort(), all of its executable segments. */
+	uintptr_t probe = (uintptr_t)&abort;
+	for (size_t i = 0; i < b.m->nranges; i++) {
+		const struct module_range *r = &b.m->ranges[i];
+		if (probe < r->start || probe >= r->end)
+			continue;
+		for (size_t j = 0; j < b.m->nranges; j++)
+			if (b.m->ranges[j].module == r->module) {
+				if (!b.m->libc_lo || b.m->ranges[j].start < b.m->libc_lo)
+					b.m->libc_lo = b.m->ranges[j].start;
+				if (b.m->ranges[j].end > b.m->libc_hi)
+					b.m->libc_hi = b.m->ranges[j].end;
+			}
+		break;
+	}
 	return b.m;
 }
 
@@ -221,6 +246,12 @@ struct module_map *modules_publish(struct module_map *m)
 {
 	/* Pairs with modules_is_code's load_acquire: the table is complete first. */
 	return atomic_exchange_explicit(&current, m, memory_order_acq_rel);
+}
+
+bool modules_is_libc(uintptr_t addr)
+{
+	const struct module_map *m = load_acquire(&current);
+	return m && addr >= m->libc_lo && addr < m->libc_hi;
 }
 
 const struct module_map *modules_current(void)

@@ -29,6 +29,7 @@ struct module_range {
 
 struct module_map {
 	struct module_map *retired_next; /* replaced maps, freed at stop */
+	uintptr_t libc_lo, libc_hi;	 /* libc's executable span (0, 0: unknown) */
 	uint64_t ticks;			 /* when it was taken */
 	_Atomic int written;		 /* the writer put it in the process file */
 	size_t nranges, nmods;
@@ -62,6 +63,10 @@ void modules_refresh(void);
  * Returns how many. */
 unsigned modules_write_pending(msgpack_packer *pk);
 
+/* Start of a session (no event running): free every map of the last one and
+ * publish a new snapshot, loaded objects changed or not. */
+void modules_session_start(void);
+
 /* fork: hold the refresh lock across it. */
 void modules_fork_lock(void);
 void modules_fork_unlock(void);
@@ -71,6 +76,11 @@ void modules_retire_all(void);
 
 /* The published map (NULL if none); valid until the next modules_publish. */
 const struct module_map *modules_current(void);
+
+/* Event path: is addr in the C library's code? A frame-pointer walk that stops
+ * there has reached the program's outer frames (process and thread start, which
+ * libc builds without frame pointers), not a break in the program's own code. */
+bool modules_is_libc(uintptr_t addr);
 
 /* Event path: is addr inside an executable segment of the published map? True when
  * no map is published. Lock-free; async-signal-safe. *hint (start it at 0) caches

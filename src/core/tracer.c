@@ -191,9 +191,7 @@ static int start_locked(const struct thagtrace_config *cfg)
 	membarrier_setup();
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */
-	modules_retire_all();
-	modules_destroy(modules_publish(NULL));
-	modules_refresh(); /* the first map of the session */
+	modules_session_start(); /* a fresh map, whatever the last session left */
 	if (c.sample_mode != THAGTRACE_SAMPLE_ALL) {
 		if (freeset_init() != 0) {
 			tt_log("cannot map the set of sampled pointers; tracing off");

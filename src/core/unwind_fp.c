@@ -35,5 +35,9 @@ unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, uns
 			break; /* a broken chain */
 		fp = next;
 	}
+	/* Stopping in libc is the end of the program's own frames: process or thread
+	 * start code, which libc builds without frame pointers. */
+	if (*broken && n > 0 && modules_is_libc(out[n - 1]))
+		*broken = false;
 	return n;
 }

@@ -16,8 +16,9 @@
  * one, so a frame without a valid frame pointer ends the walk instead of faulting;
  * every return address must be code (modules_is_code), so garbage ends it too.
  * Sets *truncated when it stopped at `max` with frames left, and *broken when the
- * chain broke before the outermost frame (a saved frame pointer of 0): code without
- * frame pointers on the stack, where another unwinder does better. Returns the count.
+ * chain broke before the outermost frame (a saved frame pointer of 0) and outside
+ * libc (whose start code has no frame pointers): code without frame pointers on the
+ * stack, where another unwinder does better. Returns the count.
  * Lock-free, allocation-free, async-signal-safe.
  */
 unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max,
