@@ -495,6 +495,55 @@ Test(preload, libunwind_sees_through_code_without_frame_pointers)
 	cr_assert_geq(depth[1], 12, "auto unwinds the 10-deep chain, main and libc (%u)", depth[1]);
 }
 
+struct tid_files {
+	int tid;
+	int files;	 /* .bin files of that thread, one per session */
+	int with_allocs; /* of those, how many recorded allocations */
+};
+
+static void count_tid_files(const char *path, void *ctx)
+{
+	struct tid_files *c = ctx;
+	const char *base = strrchr(path, '/');
+	int pid, tid;
+	size_t len = strlen(path);
+	if (!base || sscanf(base + 1, "%d-%d", &pid, &tid) != 2 || tid != c->tid || len < 4 ||
+	    strcmp(path + len - 4, ".bin"))
+		return;
+	c->files++;
+	struct tally t = {0};
+	tally_file(path, &t);
+	c->with_allocs += t.allocs > 0;
+}
+
+/* A program linked with the library stops and starts tracing while a thread keeps
+ * allocating: that thread is traced in both sessions (its handle from the first is
+ * given up, a new one registered). */
+Test(preload, thread_traced_again_after_restart)
+{
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s", support_tmpdir("restart"));
+	char exe[1024];
+	snprintf(exe, sizeof(exe), "%s/victim_restart", getenv("VICTIM_DIR"));
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH=%s %s %s > %s/out.txt",
+		 getenv("THAGTRACE_LIB_DIR"), exe, dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	char outp[800];
+	snprintf(outp, sizeof(outp), "%s/out.txt", dir);
+	unsigned char *out;
+	cr_assert_gt(support_slurp(outp, &out), 0);
+	int tid = 0;
+	cr_assert(sscanf(strstr((char *)out, "worker tid"), "worker tid %d", &tid) == 1);
+	free(out);
+	unlink(outp);
+	struct tid_files c = {tid, 0, 0};
+	support_each_file(dir, count_tid_files, &c);
+	cr_assert_eq(c.files, 2, "one file per session for the worker, got %d", c.files);
+	cr_assert_eq(c.with_allocs, 2, "allocations recorded in both sessions");
+	support_rmdir(dir);
+}
+
 Test(preload, bad_setting_one_line_and_untraced)
 {
 	const char *e[] = {"THAGTRACE_SAMPLE=sometimes", NULL};

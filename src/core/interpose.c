@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, ui
 							   uintptr_t fp)
 {
 	struct thagtrace_thread *t = tt_self;
-	if (unlikely(t == NULL || t == THREAD_EXITED)) {
+	if (unlikely(!thread_auto_current(t))) {
 		t = thread_auto_self(n, true);
 		if (!t)
 			return;
@@ -135,7 +135,7 @@ static inline __attribute__((always_inline)) void on_free(void *p)
 	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
 		return; /* not sampled: no handle needed, nothing to record */
 	struct thagtrace_thread *t = tt_self;
-	if (unlikely(t == NULL || t == THREAD_EXITED)) {
+	if (unlikely(!thread_auto_current(t))) {
 		t = thread_auto_self(0, false);
 		if (!t)
 			return;
@@ -217,7 +217,7 @@ static inline __attribute__((always_inline)) void *realloc_traced(void *old, siz
 		return NULL;
 	if (maybe) {
 		struct thagtrace_thread *t = tt_self;
-		if (unlikely(t == NULL || t == THREAD_EXITED))
+		if (unlikely(!thread_auto_current(t)))
 			t = thread_auto_self(0, false);
 		if (t && thread_enter(t) == 0) {
 			if (tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||

@@ -16,6 +16,18 @@
 struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc)
 {
 	struct thagtrace_thread *t = tt_self;
+	if (t && t != THREAD_EXITED && t->generation != load_relaxed(&tt_active_gen) &&
+	    tt_guard == 0) {
+		/* A handle of an earlier session (tracing was stopped and started again):
+		 * give up our hold on it (freed when no registration holds it) and
+		 * register in this one. */
+		int saved = errno;
+		tt_guard_enter();
+		thagtrace_thread_unregister(t);
+		tt_guard_leave();
+		errno = saved;
+		tt_self = t = NULL;
+	}
 	if (t == NULL && tt_guard == 0) {
 		int saved = errno;
 		tt_guard_enter();

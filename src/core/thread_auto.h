@@ -14,8 +14,16 @@
 #include <stdint.h>
 
 #include "thread.h"
+#include "tracer.h"
 
-/* Allocation-path slow path: tt_self is NULL or THREAD_EXITED. Registers the calling
+/* Fast path: is t (the thread's tt_self) a live handle of the running session? Not
+ * when NULL, THREAD_EXITED, or left over from an earlier session in this process. */
+static inline bool thread_auto_current(const struct thagtrace_thread *t)
+{
+	return t != NULL && t != THREAD_EXITED && t->generation == load_relaxed(&tt_active_gen);
+}
+
+/* Allocation-path slow path: thread_auto_current(tt_self) is false. Registers the calling
  * thread; for a thread that already unregistered (it is ending), returns the
  * session's spare handle, which the caller gives back with thread_auto_done after
  * the event. NULL: the event is counted as untraced (the spare handle was busy, or
