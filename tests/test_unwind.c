@@ -34,6 +34,13 @@ static uintptr_t third_is_counter(unsigned k)
 	return k == 2 ? 0x10015 + 0x1000000 * k : code_addr() + k; /* data, not code */
 }
 
+/* Walk the fake stack from its first frame, within its own bounds. */
+static unsigned walk(uintptr_t *out, unsigned max, bool *trunc, bool *broken)
+{
+	return unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out, max,
+			 trunc, broken);
+}
+
 static void setup(void)
 {
 	modules_destroy(modules_publish(modules_snapshot()));
@@ -65,8 +72,7 @@ Test(unwind, walks_a_valid_chain)
 	build_chain(10, good);
 	uintptr_t out[16];
 	bool trunc, broken;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
-			       16, &trunc, &broken);
+	unsigned n = walk(out, 16, &trunc, &broken);
 	cr_assert_eq(n, 10);
 	cr_assert_not(trunc);
 	cr_assert_not(broken, "reached the outermost frame: the whole stack");
@@ -79,8 +85,7 @@ Test(unwind, truncates_at_max)
 	build_chain(10, good);
 	uintptr_t out[16];
 	bool trunc, broken;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
-			       4, &trunc, &broken);
+	unsigned n = walk(out, 4, &trunc, &broken);
 	cr_assert_eq(n, 4);
 	cr_assert(trunc, "frames were left: marked truncated");
 	cr_assert_not(broken, "cut at max, not broken");
@@ -91,8 +96,7 @@ Test(unwind, stops_at_a_word_that_is_not_code)
 	build_chain(10, third_is_counter);
 	uintptr_t out[16];
 	bool trunc, broken;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
-			       16, &trunc, &broken);
+	unsigned n = walk(out, 16, &trunc, &broken);
 	cr_assert_eq(n, 2, "garbage ends the walk instead of becoming a frame");
 	cr_assert_not(trunc);
 	cr_assert(broken, "a broken chain: another unwinder should try");
@@ -104,14 +108,12 @@ Test(unwind, never_leaves_the_stack_bounds)
 	words[2 * 3] = (uintptr_t)&words[63] + 4096; /* frame 3 points past the stack */
 	uintptr_t out[16];
 	bool trunc, broken;
-	unsigned n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out,
-			       16, &trunc, &broken);
+	unsigned n = walk(out, 16, &trunc, &broken);
 	cr_assert_eq(n, 4);
 	/* A chain that goes down (a loop) stops too. */
 	build_chain(10, good);
 	words[2 * 5] = (uintptr_t)&words[0];
-	n = unwind_fp((uintptr_t)&words[0], (uintptr_t)words, (uintptr_t)(words + 64), out, 16,
-		      &trunc, &broken);
+	n = walk(out, 16, &trunc, &broken);
 	cr_assert_eq(n, 6);
 	/* Outside the bounds from the start: nothing. */
 	n = unwind_fp((uintptr_t)&words[0], 0x1000, 0x2000, out, 16, &trunc, &broken);

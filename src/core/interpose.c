@@ -117,16 +117,19 @@ static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, ui
 							   uintptr_t fp)
 {
 	struct thagtrace_thread *t = tt_self;
+	bool spare = false; /* the slow path lent us the exited threads' handle */
 	if (unlikely(!thread_auto_current(t))) {
 		t = thread_auto_self(n, true);
 		if (!t)
 			return;
+		spare = thread_auto_is_spare(t);
 	}
 	if (thread_enter(t) == 0) {
 		record_alloc_at(t, p, n, site, fp);
 		thread_leave(t);
 	}
-	thread_auto_done(t);
+	if (unlikely(spare))
+		thread_exited_release();
 }
 
 /* Before the real free: a reused address must not be recorded before this free. */
@@ -135,16 +138,19 @@ static inline __attribute__((always_inline)) void on_free(void *p)
 	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
 		return; /* not sampled: no handle needed, nothing to record */
 	struct thagtrace_thread *t = tt_self;
+	bool spare = false; /* the slow path lent us the exited threads' handle */
 	if (unlikely(!thread_auto_current(t))) {
 		t = thread_auto_self(0, false);
 		if (!t)
 			return;
+		spare = thread_auto_is_spare(t);
 	}
 	if (thread_enter(t) == 0) {
 		record_free_at(t, p);
 		thread_leave(t);
 	}
-	thread_auto_done(t);
+	if (unlikely(spare))
+		thread_exited_release();
 }
 
 /* ---- C allocation functions ---- */
@@ -217,16 +223,19 @@ static inline __attribute__((always_inline)) void *realloc_traced(void *old, siz
 		return NULL;
 	if (maybe) {
 		struct thagtrace_thread *t = tt_self;
-		if (unlikely(!thread_auto_current(t)))
+		bool spare = false;
+		if (unlikely(!thread_auto_current(t))) {
 			t = thread_auto_self(0, false);
+			spare = t && thread_auto_is_spare(t);
+		}
 		if (t && thread_enter(t) == 0) {
 			if (tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
 			    freeset_remove((uintptr_t)old))
 				record_push_free(t, old, ts);
 			thread_leave(t);
 		}
-		if (t)
-			thread_auto_done(t);
+		if (unlikely(spare))
+			thread_exited_release();
 	}
 	if (p)
 		on_alloc(p, n, site, fp);

@@ -60,6 +60,10 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 	}
 	if (ring_commit(&t->ring, len))
 		tt_wake_writer();
+	/* Only a recorded allocation's free is recorded (a dropped one's is not): the
+	 * pointer joins the set of sampled pointers once its event is in the ring. */
+	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL)
+		freeset_insert((uintptr_t)ptr);
 	return 0;
 }
 
@@ -92,9 +96,6 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 		n = 1;
 	}
 	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0);
-	/* Only a recorded allocation's free is recorded (a dropped one's is not). */
-	if (rc == 0 && tt_sampling.mode != THAGTRACE_SAMPLE_ALL)
-		freeset_insert((uintptr_t)ptr);
 	errno = saved;
 	return rc;
 }
@@ -143,8 +144,6 @@ int thagtrace_record_alloc_sampled(struct thagtrace_thread *t, const void *ptr, 
 		}
 		int saved = errno;
 		rc = record_push_alloc(t, ptr, size, probability, frames, nframes, flags);
-		if (rc == 0 && tt_sampling.mode != THAGTRACE_SAMPLE_ALL)
-			freeset_insert((uintptr_t)ptr);
 		errno = saved;
 		thread_leave(t);
 	}

@@ -56,8 +56,8 @@ static inline void thread_leave(struct thagtrace_thread *t)
 int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
 			 uintptr_t site, uintptr_t fp);
 
-/* Put an allocation event with a given stack (leaf first) in the ring; the caller has
- * entered. Preserves errno. */
+/* Put an allocation event with a given stack (leaf first) in the ring and, unless
+ * every event is recorded, its pointer in the freeset; the caller has entered. */
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
 		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags);
 

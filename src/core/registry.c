@@ -9,8 +9,7 @@
 
 struct cds_list_head registry_list = CDS_LIST_HEAD_INIT(registry_list);
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t registry_gen;	/* under registry_mutex */
-static uint64_t registry_items; /* under registry_mutex */
+static uint64_t registry_gen; /* under registry_mutex */
 
 void registry_set_session(uint64_t gen)
 {
@@ -25,7 +24,6 @@ int registry_add(struct thagtrace_thread *t, uint64_t gen)
 	pthread_mutex_lock(&registry_mutex);
 	if (gen && gen == registry_gen) {
 		cds_list_add_tail_rcu(&t->node, &registry_list);
-		registry_items++;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&registry_mutex);
@@ -36,7 +34,6 @@ void registry_remove(struct thagtrace_thread *t)
 {
 	pthread_mutex_lock(&registry_mutex);
 	cds_list_del_rcu(&t->node);
-	registry_items--;
 	pthread_mutex_unlock(&registry_mutex);
 }
 
@@ -57,14 +54,5 @@ void registry_fork_child_discard(void)
 	    thread_destroy(caa_container_of(pos, struct thagtrace_thread, node));
 	CDS_INIT_LIST_HEAD(&registry_list);
 	registry_gen = 0;
-	registry_items = 0;
 	pthread_mutex_unlock(&registry_mutex);
-}
-
-uint64_t registry_count(void)
-{
-	pthread_mutex_lock(&registry_mutex);
-	uint64_t n = registry_items;
-	pthread_mutex_unlock(&registry_mutex);
-	return n;
 }

@@ -32,7 +32,4 @@ void registry_fork_lock(void);
 void registry_fork_unlock(void);
 void registry_fork_child_discard(void);
 
-/* Number of handles on the list (a snapshot; for statistics). */
-uint64_t registry_count(void);
-
 #endif /* TT_REGISTRY_H */

@@ -25,16 +25,16 @@ static inline bool thread_auto_current(const struct thagtrace_thread *t)
 
 /* Allocation-path slow path: thread_auto_current(tt_self) is false. Registers the calling
  * thread; for a thread that already unregistered (it is ending), returns the
- * session's spare handle, which the caller gives back with thread_auto_done after
- * the event. NULL: the event is counted as untraced (the spare handle was busy, or
- * registration failed); `size` and `is_alloc` say what is counted. Preserves errno. */
+ * session's spare handle (thread_auto_is_spare), which the caller gives back with
+ * thread_exited_release after the event. NULL: the event is counted as untraced (the spare handle
+ * was busy, or registration failed); `size` and `is_alloc` say what is counted. Preserves errno. */
 struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc);
 
-/* After an event recorded through a handle from thread_auto_self. */
-static inline void thread_auto_done(struct thagtrace_thread *t)
+/* Slow path, after thread_auto_self: is t the spare handle, to be given back
+ * with thread_exited_release once the event is recorded? */
+static inline bool thread_auto_is_spare(const struct thagtrace_thread *t)
 {
-	if (tt_self == THREAD_EXITED && t == load_relaxed(&tt_exited_handle))
-		thread_exited_release();
+	return tt_self == THREAD_EXITED && t == load_relaxed(&tt_exited_handle);
 }
 
 #endif /* TT_THREAD_AUTO_H */

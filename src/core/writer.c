@@ -70,7 +70,6 @@ static struct {
 	bool backlog;
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
-	_Atomic uint64_t records_written;
 } w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER};
 
 void writer_fork_lock(void)
@@ -88,11 +87,6 @@ void tt_wake_writer(void)
 	atomic_fetch_add_explicit(&wake_word, 1, memory_order_seq_cst);
 	if (load_seq_cst(&writer_sleeping))
 		syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-uint64_t writer_records_written(void)
-{
-	return load_relaxed(&w.records_written);
 }
 
 static void writer_fail(const char *what, const char *name, int err)
@@ -265,7 +259,6 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 			break;
 		}
 	}
-	fetch_add_relaxed(&w.records_written, c.n);
 
 	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
 	if (!w.failed && t->fd_events >= 0) {
@@ -485,7 +478,6 @@ int writer_start(const struct thagtrace_config *cfg)
 {
 	memset(&w.sb, 0, sizeof(w.sb));
 	store_relaxed(&w.stop, 0);
-	store_relaxed(&w.records_written, 0);
 	w.failed = false;
 	w.threads = w.emitted = w.recorded = w.dropped = 0;
 	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;

@@ -25,7 +25,4 @@ void writer_stop(void);
 void writer_fork_lock(void);
 void writer_fork_unlock(void);
 
-/* Drain counters for benchmarks and tests: records written since writer_start. */
-uint64_t writer_records_written(void);
-
 #endif /* TT_WRITER_H */
