@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config python3
   liburcu-dev libmsgpack-dev libzstd-dev libcriterion-dev
   libunwind-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
+  golang-github-google-pprof-dev
   clang libclang-rt-14-dev zstd
 )
 

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Placeholder: being written (symbolize.h is the contract). */
+#include "symbolize.h"
