@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Writing JSON: string escaping and numbers that stay valid JSON (no NaN, no inf). */
+#ifndef TT_JSON_H
+#define TT_JSON_H
+
+#include <math.h>
+#include <stdio.h>
+
+/* s as a JSON string (null for NULL), escaped per RFC 8259. */
+static inline void json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* An estimate, rounded to an integer (estimates of counts and bytes). */
+static inline void json_est(FILE *f, double v)
+{
+	if (!isfinite(v))
+		v = 0;
+	fprintf(f, "%.0f", v < 0 ? 0.0 : v);
+}
+
+/* A 95 % interval [v - ci, v + ci], the low end floored at lo_floor. */
+static inline void json_ci(FILE *f, double v, double ci, double lo_floor)
+{
+	double lo = v - ci < lo_floor ? lo_floor : v - ci;
+	fputc('[', f);
+	json_est(f, lo);
+	fputs(", ", f);
+	json_est(f, v + ci);
+	fputc(']', f);
+}
+
+#endif /* TT_JSON_H */

@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The merge's timeline: a k-way merge of the threads' event streams by timestamp
+ * (a binary heap of open decoders, each opened when the timeline reaches its
+ * thread's start), per-stack sums, the live set of sampled allocations and the
+ * global peak.
+ *
+ * The peak's stacks without a snapshot per new maximum: a new maximum bumps an
+ * epoch (O(1)); a stack about to change whose last change predates the current
+ * epoch first saves its live value, which is then its value at the latest peak
+ * (it has not changed since). At the end, stacks untouched since the latest peak
+ * take their current value.
+ */
+#define _GNU_SOURCE
+#include "merge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "u64map.h"
+
+/* ---- stacks ---- */
+
+#define ARENA_CHUNK (1u << 16) /* frames per arena chunk */
+
+struct arena {
+	uint64_t **chunks;
+	unsigned nchunks;
+	size_t used; /* in the last chunk */
+};
+
+struct merge_state {
+	struct tt_profile *p;
+	size_t cap_stacks;
+	struct u64map by_hash; /* stack hash -> index (a collision moves to hash + 1) */
+	struct arena arena;
+	uint32_t peak_epoch;
+	double live_bytes, live_count;
+};
+
+/* tt_profile_stack needs the state; one merge runs at a time per profile. */
+struct profile_private {
+	struct tt_profile pub;
+	struct merge_state ms;
+};
+
+static uint64_t hash_frames(unsigned proc, const uint64_t *f, unsigned n, uint32_t flags)
+{
+	uint64_t h = u64map_hash(((uint64_t)proc << 32) ^ ((uint64_t)flags << 24) ^ n);
+	for (unsigned i = 0; i < n; i++)
+		h = u64map_hash(h ^ f[i]) + i;
+	return h ? h : 1;
+}
+
+static uint64_t *arena_alloc(struct arena *a, unsigned n)
+{
+	if (n > ARENA_CHUNK)
+		return NULL;
+	if (!a->nchunks || a->used + n > ARENA_CHUNK) {
+		uint64_t **c = realloc(a->chunks, (a->nchunks + 1) * sizeof(*c));
+		if (!c)
+			return NULL;
+		a->chunks = c;
+		if (!(c[a->nchunks] = malloc(ARENA_CHUNK * sizeof(uint64_t))))
+			return NULL;
+		a->nchunks++;
+		a->used = 0;
+	}
+	uint64_t *r = a->chunks[a->nchunks - 1] + a->used;
+	a->used += n;
+	return r;
+}
+
+int tt_profile_stack(struct tt_profile *pub, unsigned proc, const uint64_t *frames,
+		     unsigned nframes, uint32_t flags)
+{
+	struct merge_state *ms = &((struct profile_private *)pub)->ms;
+	struct tt_profile *p = ms->p;
+	uint64_t h = hash_frames(proc, frames, nframes, flags);
+	uint32_t idx;
+	while (u64map_get(&ms->by_hash, h, &idx)) {
+		const struct tt_stack *s = &p->stacks[idx];
+		if (s->proc == proc && s->nframes == nframes && s->flags == flags &&
+		    !memcmp(s->frames, frames, nframes * sizeof(*frames)))
+			return (int)idx;
+		h = h + 1 ? h + 1 : 1; /* a 64-bit collision: the next key */
+	}
+	if (p->nstacks == ms->cap_stacks) {
+		size_t ncap = ms->cap_stacks ? ms->cap_stacks * 2 : 1024;
+		struct tt_stack *ns = realloc(p->stacks, ncap * sizeof(*ns));
+		if (!ns)
+			return -1;
+		p->stacks = ns;
+		ms->cap_stacks = ncap;
+	}
+	uint64_t *copy = arena_alloc(&ms->arena, nframes ? nframes : 1);
+	if (!copy || u64map_put(&ms->by_hash, h, p->nstacks))
+		return -1;
+	memcpy(copy, frames, nframes * sizeof(*frames));
+	p->stacks[p->nstacks] = (struct tt_stack){
+	    .proc = proc, .nframes = nframes, .flags = flags, .frames = copy,
+	    .last_file = UINT32_MAX};
+	return (int)p->nstacks++;
+}
+
+static void stack_add_tid(struct tt_stack *s, unsigned file, int32_t tid)
+{
+	if (s->last_file == file)
+		return;
+	s->last_file = file;
+	for (unsigned i = 0; i < s->nthreads && i < TT_STACK_TIDS; i++)
+		if (s->tids[i] == tid)
+			return;
+	if (s->nthreads < TT_STACK_TIDS) {
+		if (!s->tids && !(s->tids = malloc(TT_STACK_TIDS * sizeof(*s->tids))))
+			return;
+		s->tids[s->nthreads] = tid;
+	}
+	s->nthreads++;
+}
+
+/* ---- live sampled allocations: (process, pointer) -> stack, size, weight ---- */
+
+struct live_entry {
+	uint64_t ptr; /* 0: empty */
+	uint32_t proc, stack;
+	uint64_t size;
+	double w; /* 1/p */
+};
+
+struct live_table {
+	struct live_entry *e;
+	size_t cap, len;
+};
+
+static size_t live_slot(uint64_t ptr, uint32_t proc, size_t cap)
+{
+	return u64map_hash(ptr ^ ((uint64_t)proc << 57)) & (cap - 1);
+}
+
+static int live_grow(struct live_table *t)
+{
+	size_t ncap = t->cap ? t->cap * 2 : 4096;
+	struct live_entry *ne = calloc(ncap, sizeof(*ne));
+	if (!ne)
+		return -1;
+	for (size_t j = 0; j < t->cap; j++) {
+		if (!t->e[j].ptr)
+			continue;
+		size_t i = live_slot(t->e[j].ptr, t->e[j].proc, ncap);
+		while (ne[i].ptr)
+			i = (i + 1) & (ncap - 1);
+		ne[i] = t->e[j];
+	}
+	free(t->e);
+	t->e = ne;
+	t->cap = ncap;
+	return 0;
+}
+
+static struct live_entry *live_find(struct live_table *t, uint64_t ptr, uint32_t proc)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = live_slot(ptr, proc, t->cap);; i = (i + 1) & (t->cap - 1)) {
+		if (!t->e[i].ptr)
+			return NULL;
+		if (t->e[i].ptr == ptr && t->e[i].proc == proc)
+			return &t->e[i];
+	}
+}
+
+/* Remove by backward shift: linear probing stays tombstone-free under churn. */
+static void live_remove(struct live_table *t, struct live_entry *gone)
+{
+	size_t i = (size_t)(gone - t->e), mask = t->cap - 1;
+	for (size_t j = (i + 1) & mask; t->e[j].ptr; j = (j + 1) & mask) {
+		size_t home = live_slot(t->e[j].ptr, t->e[j].proc, t->cap);
+		/* e[j] may fill the hole at i if its home is not in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t->e[i] = t->e[j];
+			i = j;
+		}
+	}
+	t->e[i].ptr = 0;
+	t->len--;
+}
+
+static struct live_entry *live_insert(struct live_table *t, uint64_t ptr, uint32_t proc)
+{
+	if ((t->len + 1) * 4 > t->cap * 3 && live_grow(t))
+		return NULL;
+	size_t i = live_slot(ptr, proc, t->cap);
+	while (t->e[i].ptr)
+		i = (i + 1) & (t->cap - 1);
+	t->e[i].ptr = ptr;
+	t->e[i].proc = proc;
+	t->len++;
+	return &t->e[i];
+}
+
+/* ---- the timeline ---- */
+
+struct cursor {
+	struct tt_decoder *d;
+	unsigned thread; /* index in trace->threads */
+	unsigned nids;
+	int32_t *ids; /* file-local stack id -> global index, -1 undefined */
+	struct tt_record rec; /* the pending ALLOC or FREE */
+	uint64_t ts;
+};
+
+struct timeline {
+	struct cursor **heap;
+	unsigned n;
+};
+
+static bool before(const struct cursor *a, const struct cursor *b)
+{
+	return a->ts < b->ts || (a->ts == b->ts && a->thread < b->thread);
+}
+
+static void heap_down(struct timeline *tl, unsigned i)
+{
+	for (;;) {
+		unsigned l = 2 * i + 1, r = l + 1, m = i;
+		if (l < tl->n && before(tl->heap[l], tl->heap[m]))
+			m = l;
+		if (r < tl->n && before(tl->heap[r], tl->heap[m]))
+			m = r;
+		if (m == i)
+			return;
+		struct cursor *x = tl->heap[i];
+		tl->heap[i] = tl->heap[m];
+		tl->heap[m] = x;
+		i = m;
+	}
+}
+
+static void heap_push(struct timeline *tl, struct cursor *c)
+{
+	unsigned i = tl->n++;
+	tl->heap[i] = c;
+	while (i > 0) {
+		unsigned up = (i - 1) / 2;
+		if (!before(tl->heap[i], tl->heap[up]))
+			break;
+		struct cursor *x = tl->heap[i];
+		tl->heap[i] = tl->heap[up];
+		tl->heap[up] = x;
+		i = up;
+	}
+}
+
+struct run {
+	struct profile_private *pp;
+	struct tt_profile *p;
+	struct live_table live;
+	char *err;
+	size_t errcap;
+};
+
+static int fail_file(struct run *r, const char *path, const char *msg)
+{
+	snprintf(r->err, r->errcap, "%s: %s", path, msg);
+	return -1;
+}
+
+static void stack_touch(struct merge_state *ms, struct tt_stack *s)
+{
+	if (s->mod_epoch != ms->peak_epoch) {
+		s->peak_snap_bytes = s->live_bytes;
+		s->peak_snap_count = s->live_count;
+		s->mod_epoch = ms->peak_epoch;
+	}
+}
+
+static unsigned hist_bucket(uint64_t size)
+{
+	unsigned b = size ? 64u - (unsigned)__builtin_clzll(size) : 0; /* 1 -> 1, 2..3 -> 2 */
+	return b < TT_HIST_BUCKETS ? b : TT_HIST_BUCKETS - 1;
+}
+
+static void note_peak(struct run *r, const struct cursor *c)
+{
+	struct merge_state *ms = &r->pp->ms;
+	struct tt_profile *p = r->p;
+	if (ms->live_bytes > p->peak_bytes) {
+		p->peak_bytes = ms->live_bytes;
+		p->peak_count = ms->live_count;
+		p->peak_ts = c->ts;
+		p->peak_proc = r->p->trace->threads[c->thread].proc;
+		ms->peak_epoch++;
+	}
+}
+
+static int on_alloc(struct run *r, struct cursor *c)
+{
+	struct tt_profile *p = r->p;
+	const struct tt_thread *th = &p->trace->threads[c->thread];
+	struct tt_thread_stats *ts = &p->threads[c->thread];
+	uint32_t id = c->rec.alloc.stack_id;
+	double prob = c->rec.alloc.probability;
+	ts->samples++;
+	if (!ts->selected)
+		return 0;
+	if (id >= c->nids || c->ids[id] < 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "offset %llu: alloc names stack %u, not defined before it",
+			 (unsigned long long)c->rec.frame_offset, id);
+		return fail_file(r, th->bin, msg);
+	}
+	if (!(prob > 0.0 && prob <= 1.0)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "offset %llu: alloc with probability %g, not in (0, 1]",
+			 (unsigned long long)c->rec.frame_offset, prob);
+		return fail_file(r, th->bin, msg);
+	}
+	struct tt_stack *s = &p->stacks[c->ids[id]];
+	double w = 1.0 / prob, x = (double)c->rec.alloc.size, vw = (1.0 - prob) * w * w;
+	if (!s->samples)
+		s->first_ts = c->ts;
+	s->ht_bytes += x * w;
+	s->ht_count += w;
+	s->var_bytes += x * x * vw;
+	s->var_count += vw;
+	s->samples++;
+	s->sampled_bytes += c->rec.alloc.size;
+	p->samples++;
+	p->sampled_bytes += c->rec.alloc.size;
+	struct tt_hist_bucket *hb = &p->hist[hist_bucket(c->rec.alloc.size)];
+	hb->count += w;
+	hb->bytes += x * w;
+	hb->samples++;
+
+	struct merge_state *ms = &r->pp->ms;
+	struct live_entry *e = live_find(&r->live, c->rec.alloc.ptr, th->proc);
+	if (e) {
+		/* Allocated again without a recorded free (the free was dropped, or the
+		 * tracer's set of sampled pointers was full): the old block is gone. */
+		struct tt_stack *old = &p->stacks[e->stack];
+		stack_touch(ms, old);
+		old->live_bytes -= (double)e->size * e->w;
+		old->live_count -= e->w;
+		old->live_var -= (double)e->size * (double)e->size * (e->w - 1.0) * e->w;
+		ms->live_bytes -= (double)e->size * e->w;
+		ms->live_count -= e->w;
+		p->frees_unmatched++;
+	} else if (!(e = live_insert(&r->live, c->rec.alloc.ptr, th->proc))) {
+		return fail_file(r, th->bin, "out of memory");
+	}
+	e->stack = (uint32_t)c->ids[id];
+	e->size = c->rec.alloc.size;
+	e->w = w;
+	stack_touch(ms, s);
+	s->live_bytes += x * w;
+	s->live_count += w;
+	s->live_var += x * x * vw;
+	ms->live_bytes += x * w;
+	ms->live_count += w;
+	note_peak(r, c);
+	return 0;
+}
+
+static void on_free(struct run *r, struct cursor *c)
+{
+	struct tt_profile *p = r->p;
+	const struct tt_thread *th = &p->trace->threads[c->thread];
+	p->threads[c->thread].frees++;
+	struct live_entry *e = live_find(&r->live, c->rec.free.ptr, th->proc);
+	if (!e) {
+		/* Mode all records every free; others free blocks allocated before
+		 * tracing, or not selected by a filter. */
+		p->frees_unmatched++;
+		return;
+	}
+	struct merge_state *ms = &r->pp->ms;
+	struct tt_stack *s = &p->stacks[e->stack];
+	stack_touch(ms, s);
+	double x = (double)e->size;
+	s->live_bytes -= x * e->w;
+	s->live_count -= e->w;
+	s->live_var -= x * x * (e->w - 1.0) * e->w;
+	ms->live_bytes -= x * e->w;
+	ms->live_count -= e->w;
+	p->frees_matched++;
+	live_remove(&r->live, e);
+}
+
+static int define_stack(struct run *r, struct cursor *c)
+{
+	struct tt_profile *p = r->p;
+	const struct tt_thread *th = &p->trace->threads[c->thread];
+	uint32_t id = c->rec.stack.id;
+	if (id >= (1u << 24))
+		return fail_file(r, th->bin, "stack id too large");
+	if (id >= c->nids) {
+		unsigned n = c->nids ? c->nids : 256;
+		while (n <= id)
+			n *= 2;
+		int32_t *ids = realloc(c->ids, n * sizeof(*ids));
+		if (!ids)
+			return fail_file(r, th->bin, "out of memory");
+		memset(ids + c->nids, 0xff, (n - c->nids) * sizeof(*ids));
+		c->ids = ids;
+		c->nids = n;
+	}
+	if (!p->threads[c->thread].selected)
+		return 0;
+	int idx = tt_profile_stack(p, th->proc, c->rec.stack.frames, c->rec.stack.nframes,
+				   c->rec.stack.flags & TT_STACK_TRUNCATED);
+	if (idx < 0)
+		return fail_file(r, th->bin, "out of memory");
+	c->ids[id] = idx;
+	stack_add_tid(&p->stacks[idx], c->thread, th->tid);
+	return 0;
+}
+
+/* Read up to c's next ALLOC or FREE, handling definitions and counters on the way.
+ * Returns 1 (pending event in c), 0 (end of file) or -1. */
+static int advance(struct run *r, struct cursor *c)
+{
+	struct tt_thread_stats *ts = &r->p->threads[c->thread];
+	const char *path = r->p->trace->threads[c->thread].bin;
+	int rc;
+	while ((rc = tt_decoder_next(c->d, &c->rec)) > 0) {
+		switch (c->rec.tag) {
+		case TT_REC_ALLOC:
+			c->ts = c->rec.alloc.ts;
+			return 1;
+		case TT_REC_FREE:
+			c->ts = c->rec.free.ts;
+			return 1;
+		case TT_REC_STACK:
+			if (define_stack(r, c))
+				return -1;
+			break;
+		case TT_REC_DROPS:
+			ts->emitted = c->rec.drops.emitted;
+			ts->dropped = c->rec.drops.dropped;
+			ts->dropped_bytes = c->rec.drops.dropped_bytes;
+			break;
+		case TT_REC_END:
+			ts->has_end = true;
+			ts->emitted = c->rec.end.emitted;
+			ts->recorded = c->rec.end.recorded;
+			ts->dropped = c->rec.end.dropped;
+			ts->end_ts = c->rec.end.end;
+			break;
+		}
+	}
+	if (rc < 0)
+		return fail_file(r, path, tt_decoder_error(c->d));
+	uint64_t off;
+	if (tt_decoder_truncated(c->d, &off)) {
+		ts->truncated = true;
+		tt_trace_note(r->p->trace,
+			      "%s: truncated at offset %llu (the process crashed or the disk "
+			      "filled?): events before it are used",
+			      path, (unsigned long long)off);
+	}
+	return 0;
+}
+
+static void close_cursor(struct cursor *c)
+{
+	tt_decoder_destroy(c->d);
+	free(c->ids);
+	free(c);
+}
+
+static int open_cursor(struct run *r, struct timeline *tl, unsigned thread)
+{
+	const struct tt_thread *th = &r->p->trace->threads[thread];
+	struct cursor *c = calloc(1, sizeof(*c));
+	char err[600];
+	if (!c)
+		return fail_file(r, th->bin, "out of memory");
+	c->thread = thread;
+	if (!(c->d = tt_decoder_open(th->bin, err, sizeof(err)))) {
+		free(c);
+		return fail_file(r, th->bin, err);
+	}
+	int rc = advance(r, c);
+	if (rc <= 0) {
+		close_cursor(c);
+		return rc;
+	}
+	heap_push(tl, c);
+	return 0;
+}
+
+static int cmp_start(const void *a, const void *b, void *ctx)
+{
+	const struct tt_thread *t = ctx;
+	const unsigned *x = a, *y = b;
+	uint64_t sx = t[*x].start, sy = t[*y].start;
+	return sx < sy ? -1 : sx > sy ? 1 : (*x > *y) - (*x < *y);
+}
+
+static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_ctx)
+{
+	struct tt_trace *t = r->p->trace;
+	unsigned nfiles = 0, next = 0, done = 0;
+	unsigned *order = malloc((t->nthreads + 1) * sizeof(*order));
+	struct timeline tl = {.heap = malloc((t->nthreads + 1) * sizeof(*tl.heap))};
+	int rc = -1;
+	if (!order || !tl.heap) {
+		snprintf(r->err, r->errcap, "%s: out of memory", t->dir);
+		goto out;
+	}
+	for (unsigned i = 0; i < t->nthreads; i++)
+		/* With --thread, the other threads are read too: their frees of the
+		 * selected thread's blocks. */
+		if (t->threads[i].bin && (!r->p->filter.pid || t->threads[i].pid == r->p->filter.pid))
+			order[nfiles++] = i;
+	qsort_r(order, nfiles, sizeof(*order), cmp_start, t->threads);
+	for (;;) {
+		/* Open every thread that starts before the earliest pending event. */
+		while (next < nfiles &&
+		       (tl.n == 0 || t->threads[order[next]].start <= tl.heap[0]->ts)) {
+			if (open_cursor(r, &tl, order[next++]))
+				goto out;
+			if (tl.n == 0)
+				done++; /* a file without events */
+		}
+		if (tl.n == 0)
+			break;
+		struct cursor *c = tl.heap[0];
+		r->p->events++;
+		if (c->rec.tag == TT_REC_ALLOC) {
+			if (on_alloc(r, c))
+				goto out;
+		} else {
+			on_free(r, c);
+		}
+		if (!r->p->first_ts || c->ts < r->p->first_ts)
+			r->p->first_ts = c->ts;
+		if (c->ts > r->p->last_ts)
+			r->p->last_ts = c->ts;
+		int a = advance(r, c);
+		if (a < 0)
+			goto out;
+		if (a == 0) {
+			tl.heap[0] = tl.heap[--tl.n];
+			close_cursor(c);
+			done++;
+		}
+		if (tl.n)
+			heap_down(&tl, 0);
+		if (progress && (r->p->events & 0xfffff) == 0)
+			progress(r->p->events, done, nfiles, progress_ctx);
+	}
+	if (progress)
+		progress(r->p->events, nfiles, nfiles, progress_ctx);
+	rc = 0;
+out:
+	for (unsigned i = 0; i < tl.n; i++)
+		close_cursor(tl.heap[i]);
+	free(tl.heap);
+	free(order);
+	return rc;
+}
+
+/* Stacks untouched since the latest peak hold their peak value now. */
+static void finish_peak(struct merge_state *ms, struct tt_profile *p)
+{
+	for (unsigned i = 0; i < p->nstacks; i++) {
+		struct tt_stack *s = &p->stacks[i];
+		if (s->mod_epoch != ms->peak_epoch) {
+			s->peak_bytes = s->live_bytes;
+			s->peak_count = s->live_count;
+		} else {
+			s->peak_bytes = s->peak_snap_bytes;
+			s->peak_count = s->peak_snap_count;
+		}
+		/* Float sums that went to zero may sit a rounding error off it. */
+		if (s->live_bytes < 0.5)
+			s->live_bytes = s->live_count = s->live_var = 0;
+		if (s->live_var < 0)
+			s->live_var = 0;
+		if (s->peak_bytes < 0.5)
+			s->peak_bytes = s->peak_count = 0;
+	}
+}
+
+struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filter *filter,
+				    tt_progress_fn progress, void *progress_ctx, char *err,
+				    size_t errcap)
+{
+	struct profile_private *pp = calloc(1, sizeof(*pp));
+	if (!pp) {
+		snprintf(err, errcap, "%s: out of memory", trace->dir);
+		return NULL;
+	}
+	struct tt_profile *p = &pp->pub;
+	pp->ms.p = p;
+	p->trace = trace;
+	if (filter)
+		p->filter = *filter;
+	p->threads = calloc(trace->nthreads ? trace->nthreads : 1, sizeof(*p->threads));
+	if (!p->threads) {
+		snprintf(err, errcap, "%s: out of memory", trace->dir);
+		tt_profile_destroy(p);
+		return NULL;
+	}
+	for (unsigned i = 0; i < trace->nthreads; i++) {
+		const struct tt_thread *th = &trace->threads[i];
+		p->threads[i].selected = (!p->filter.pid || th->pid == p->filter.pid) &&
+					 (!p->filter.tid || th->tid == p->filter.tid);
+	}
+	for (unsigned b = 0; b < TT_HIST_BUCKETS; b++) {
+		p->hist[b].min = b ? 1ull << (b - 1) : 0;
+		p->hist[b].max = b + 1 < TT_HIST_BUCKETS ? (b ? (1ull << b) - 1 : 0) : UINT64_MAX;
+	}
+	struct run r = {.pp = pp, .p = p, .err = err, .errcap = errcap};
+	int rc = run_timeline(&r, progress, progress_ctx);
+	free(r.live.e);
+	if (rc) {
+		tt_profile_destroy(p);
+		return NULL;
+	}
+	finish_peak(&pp->ms, p);
+	if (tt_estimate(p)) {
+		snprintf(err, errcap, "%s: out of memory", trace->dir);
+		tt_profile_destroy(p);
+		return NULL;
+	}
+	return p;
+}
+
+void tt_profile_destroy(struct tt_profile *p)
+{
+	if (!p)
+		return;
+	struct profile_private *pp = (struct profile_private *)p;
+	for (unsigned i = 0; i < p->nstacks; i++)
+		free(p->stacks[i].tids);
+	free(p->stacks);
+	free(p->threads);
+	u64map_fini(&pp->ms.by_hash);
+	for (unsigned i = 0; i < pp->ms.arena.nchunks; i++)
+		free(pp->ms.arena.chunks[i]);
+	free(pp->ms.arena.chunks);
+	free(pp);
+}
