@@ -10,7 +10,10 @@
  * x^2 (1-p)/p^2 (the HT variance estimate) and A the same over the whole site:
  *     Var = (T / Y)^2 * ((1 - R)^2 A_s + R^2 (A - A_s)),   R = Y_s / Y.
  * A site with one stack is exact. Stacks whose leaf is no .freq site keep their HT
- * estimate and variance.
+ * estimate and variance. Live and peak bytes of a stack are its HT sums over the
+ * sampled blocks still live, scaled by the same site factor T / Y: the ratio
+ * estimator above with Y_s the live sampled sum and A_s its variance term, so a
+ * site whose every block leaked comes out exact.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +120,7 @@ int tt_estimate(struct tt_profile *p)
 		a->nstacks++;
 	}
 
-	double var_bytes = 0, var_count = 0;
+	double var_bytes = 0, var_count = 0, peak_bytes = 0, peak_count = 0;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
 		struct site_acc *a = s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
@@ -127,6 +130,16 @@ int tt_estimate(struct tt_profile *p)
 			      &s->alloc_bytes, &vb);
 			ratio((double)a->count, a->y_count, s->ht_count, a->a_count, s->var_count,
 			      &s->alloc_count, &vc);
+			/* Live and peak from the same samples, scaled by the site's
+			 * exact-to-sampled ratio: a site whose every block leaked comes
+			 * out exact. */
+			double kb = (double)a->bytes / a->y_bytes, kc = (double)a->count / a->y_count;
+			if (s->live_bytes > 0)
+				ratio((double)a->bytes, a->y_bytes, s->live_bytes, a->a_bytes,
+				      s->live_var, &s->live_bytes, &s->live_var);
+			s->live_count *= kc;
+			s->peak_bytes *= kb;
+			s->peak_count *= kc;
 		} else {
 			s->alloc_bytes = s->ht_bytes;
 			s->alloc_count = s->ht_count;
@@ -166,7 +179,13 @@ int tt_estimate(struct tt_profile *p)
 		p->live_bytes += s->live_bytes;
 		p->live_count += s->live_count;
 		p->live_bytes_ci += s->live_var;
+		peak_bytes += s->peak_bytes;
+		peak_count += s->peak_count;
 	}
+	/* The peak's moment is where the sampled live total was highest; its size, the
+	 * calibrated stacks live at that moment. */
+	p->peak_bytes = peak_bytes;
+	p->peak_count = peak_count;
 	p->alloc_bytes_ci = Z95 * sqrt(var_bytes);
 	p->alloc_count_ci = Z95 * sqrt(var_count);
 	p->live_bytes_ci = Z95 * sqrt(p->live_bytes_ci);
