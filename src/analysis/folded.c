@@ -12,7 +12,8 @@
 
 #include "strtab.h"
 
-static bool append(char **buf, size_t *cap, size_t *len, const char *s, size_t n)
+/* Append s[0..n); a name (raw false) has its ';' and line breaks replaced. */
+static bool append_text(char **buf, size_t *cap, size_t *len, const char *s, size_t n, bool raw)
 {
 	if (*len + n + 1 > *cap) {
 		size_t ncap = *cap ? *cap : 1024;
@@ -27,10 +28,15 @@ static bool append(char **buf, size_t *cap, size_t *len, const char *s, size_t n
 	/* ';' separates frames and the last space the value: keep them out of names. */
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		(*buf)[(*len)++] = c == ';' ? ':' : (c == '\n' || c == '\r') ? ' ' : c;
+		(*buf)[(*len)++] = raw ? c : c == ';' ? ':' : (c == '\n' || c == '\r') ? ' ' : c;
 	}
 	(*buf)[*len] = 0;
 	return true;
+}
+
+static bool append(char **buf, size_t *cap, size_t *len, const char *s, size_t n)
+{
+	return append_text(buf, cap, len, s, n, false);
 }
 
 long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_lines,
@@ -44,7 +50,7 @@ long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_
 		return -1;
 	for (unsigned i = n; i-- > 0;) {
 		const char *name = tt_rframe_name(&fr[i], nb, sizeof(nb));
-		if ((i + 1 != n && !append(buf, cap, &len, ";", 1)) ||
+		if ((i + 1 != n && !append_text(buf, cap, &len, ";", 1, true)) ||
 		    !append(buf, cap, &len, name, strlen(name)))
 			return -1;
 		if (with_lines && fr[i].file) {
