@@ -55,6 +55,7 @@ static bool parse_pid(const char *s, int32_t *out)
 
 int main(int argc, char **argv)
 {
+	opterr = 0; /* getopt's own message names the full path: say it our way */
 	static const struct option opts[] = {
 	    {"output", required_argument, NULL, 'o'}, {"pid", required_argument, NULL, 'p'},
 	    {"no-symbols", no_argument, NULL, 'S'},   {"quiet", no_argument, NULL, 'q'},
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
 		case 'p':
 			if (!parse_pid(optarg, &filter.pid)) {
 				fprintf(stderr, "thagtrace-merge: --pid: '%s' is not a process id\n", optarg);
+				usage(stderr);
 				return 2;
 			}
 			break;

@@ -91,6 +91,7 @@ static int load(const char *dir, const struct tt_filter *f, bool symbols, struct
 
 int main(int argc, char **argv)
 {
+	opterr = 0; /* getopt's own message names the full path: say it our way */
 	static const struct option opts[] = {
 	    {"top", required_argument, NULL, 'n'},    {"by", required_argument, NULL, 'b'},
 	    {"thread", required_argument, NULL, 't'}, {"pid", required_argument, NULL, 'p'},
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
 		case 'n':
 			if (!parse_id(optarg, &v)) {
 				fprintf(stderr, "thagtrace-report: --top: '%s' is not a positive number\n", optarg);
+				usage(stderr);
 				return 2;
 			}
 			o.top = (unsigned)v;
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
 		case 'b':
 			if (!tt_sort_by_parse(optarg, &o.by)) {
 				fprintf(stderr, "thagtrace-report: --by: '%s': expected bytes, count, live or peak\n", optarg);
+				usage(stderr);
 				return 2;
 			}
 			break;
@@ -124,6 +127,7 @@ int main(int argc, char **argv)
 			if (!parse_id(optarg, c == 't' ? &filter.tid : &filter.pid)) {
 				fprintf(stderr, "thagtrace-report: --%s: '%s' is not an id\n",
 					c == 't' ? "thread" : "pid", optarg);
+				usage(stderr);
 				return 2;
 			}
 			break;
