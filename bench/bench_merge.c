@@ -15,7 +15,10 @@
  *   - outputs: tt_resolver (symbols off) + tt_merged_write (folded, pprof, JSON);
  * and the peak RSS of this process (getrusage ru_maxrss; the generator ran in a
  * child) and the trace's size on disk. Target: merge >= 5 M events/s.
- * usage: bench_merge [EVENTS] [--keep DIR]   (DIR holding a trace: reused as is)
+ * --live N bounds each thread's live sampled blocks (a program whose memory stays
+ * bounded: frees come when it is reached); without it the live set grows to a third
+ * of the events (a worst case for the merge's live table).
+ * usage: bench_merge [EVENTS] [--live N] [--keep DIR]   (DIR holding a trace: reused)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -136,6 +139,8 @@ static int write_meta(const char *dir, uint64_t end_ticks, uint64_t events)
 }
 
 /* Writes the trace; runs in a child process so its memory is not this one's. */
+static uint64_t live_cap = UINT64_MAX; /* --live */
+
 static int generate(const char *dir, uint64_t nevents)
 {
 	if (sink_init(&sk, 1) != 0)
@@ -166,7 +171,7 @@ static int generate(const char *dir, uint64_t nevents)
 		uint64_t r = next_rand();
 		struct gthread *t = &th[r % NTHREADS];
 		now += 1 + (r >> 8) % 64;
-		if ((r >> 16) % 3 == 0) {
+		if ((r >> 16) % 3 == 0 || t->nlive >= live_cap) {
 			/* A free: of this thread's blocks, or (a quarter) another's. */
 			struct gthread *owner = (r >> 24) % 4 ? t : &th[(r >> 28) % NTHREADS];
 			if (!owner->nlive)
@@ -298,11 +303,13 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--keep") && i + 1 < argc) {
 			keep = argv[++i];
+		} else if (!strcmp(argv[i], "--live") && i + 1 < argc) {
+			live_cap = strtoull(argv[++i], NULL, 10);
 		} else {
 			char *end;
 			unsigned long long v = strtoull(argv[i], &end, 10);
 			if (*end || v < 1000) {
-				fprintf(stderr, "usage: bench_merge [EVENTS] [--keep DIR]\n");
+				fprintf(stderr, "usage: bench_merge [EVENTS] [--live N] [--keep DIR]\n");
 				return 2;
 			}
 			nevents = v;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "decode.h"
 #include "u64map.h"
@@ -123,52 +124,102 @@ static void stack_add_tid(struct tt_stack *s, unsigned file, int32_t tid)
 
 /* ---- live sampled allocations: (process, pointer) -> stack, size, weight ---- */
 
+/* A key is the pointer with the process index in its top byte: user-space pointers
+ * stay below 2^56 (x86-64 with 5-level paging), and a merge takes at most
+ * LIVE_MAX_PROCS processes. Entries are 24 bytes; the next few events' slots are
+ * prefetched (run_timeline), so the table's cache misses overlap. */
+#define LIVE_MAX_PROCS 256u
+
 struct live_entry {
-	uint64_t ptr; /* 0: empty */
-	uint32_t proc, stack;
+	uint64_t key; /* 0: empty */
 	uint64_t size;
-	double w; /* 1/p */
+	uint32_t stack;
+	float w; /* 1/p (24 bits of precision are plenty for a weight) */
 };
 
 struct live_table {
 	struct live_entry *e;
 	size_t cap, len;
+	void *map; /* the mapping holding e, and its size */
+	size_t map_len;
 };
 
-static size_t live_slot(uint64_t ptr, uint32_t proc, size_t cap)
+#define HUGE_PAGE (2u << 20)
+
+/* Zeroed memory for n entries, on transparent huge pages when the kernel offers
+ * them: a big table is read at random, and with 4 KiB pages nearly every lookup
+ * would also miss the TLB. */
+static struct live_entry *live_map(size_t n, void **map, size_t *map_len)
 {
-	return u64map_hash(ptr ^ ((uint64_t)proc << 57)) & (cap - 1);
+	size_t len = n * sizeof(struct live_entry) + HUGE_PAGE;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+	madvise((void *)start, len - (start - (uintptr_t)m), MADV_HUGEPAGE);
+	*map = m;
+	*map_len = len;
+	return (struct live_entry *)start;
+}
+
+static inline uint64_t live_key(uint64_t ptr, unsigned proc)
+{
+	return (ptr & ((1ull << 56) - 1)) | ((uint64_t)proc << 56);
+}
+
+static inline size_t live_slot(uint64_t key, size_t cap)
+{
+	return u64map_hash(key) & (cap - 1);
+}
+
+static inline void live_prefetch(const struct live_table *t, uint64_t key)
+{
+	if (!t->cap)
+		return;
+	const struct live_entry *e = &t->e[live_slot(key, t->cap)];
+#if defined(__x86_64__) || defined(__i386__)
+	/* GCC 12 at -O1 and above drops this __builtin_prefetch (its result is
+	 * unused, and it proves nothing else about it); the instruction itself
+	 * cannot be dropped. */
+	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)e));
+#else
+	__builtin_prefetch(e);
+#endif
 }
 
 static int live_grow(struct live_table *t)
 {
-	size_t ncap = t->cap ? t->cap * 2 : 4096;
-	struct live_entry *ne = calloc(ncap, sizeof(*ne));
+	size_t ncap = t->cap ? t->cap * 2 : 1u << 16, nmap_len;
+	void *nmap;
+	struct live_entry *ne = live_map(ncap, &nmap, &nmap_len);
 	if (!ne)
 		return -1;
 	for (size_t j = 0; j < t->cap; j++) {
-		if (!t->e[j].ptr)
+		if (!t->e[j].key)
 			continue;
-		size_t i = live_slot(t->e[j].ptr, t->e[j].proc, ncap);
-		while (ne[i].ptr)
+		size_t i = live_slot(t->e[j].key, ncap);
+		while (ne[i].key)
 			i = (i + 1) & (ncap - 1);
 		ne[i] = t->e[j];
 	}
-	free(t->e);
+	if (t->map)
+		munmap(t->map, t->map_len);
 	t->e = ne;
 	t->cap = ncap;
+	t->map = nmap;
+	t->map_len = nmap_len;
 	return 0;
 }
 
-static struct live_entry *live_find(struct live_table *t, uint64_t ptr, uint32_t proc)
+static struct live_entry *live_find(struct live_table *t, uint64_t key)
 {
 	if (!t->cap)
 		return NULL;
-	for (size_t i = live_slot(ptr, proc, t->cap);; i = (i + 1) & (t->cap - 1)) {
-		if (!t->e[i].ptr)
-			return NULL;
-		if (t->e[i].ptr == ptr && t->e[i].proc == proc)
+	for (size_t i = live_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+		if (t->e[i].key == key)
 			return &t->e[i];
+		if (!t->e[i].key)
+			return NULL;
 	}
 }
 
@@ -176,41 +227,71 @@ static struct live_entry *live_find(struct live_table *t, uint64_t ptr, uint32_t
 static void live_remove(struct live_table *t, struct live_entry *gone)
 {
 	size_t i = (size_t)(gone - t->e), mask = t->cap - 1;
-	for (size_t j = (i + 1) & mask; t->e[j].ptr; j = (j + 1) & mask) {
-		size_t home = live_slot(t->e[j].ptr, t->e[j].proc, t->cap);
+	for (size_t j = (i + 1) & mask; t->e[j].key; j = (j + 1) & mask) {
+		size_t home = live_slot(t->e[j].key, t->cap);
 		/* e[j] may fill the hole at i if its home is not in (i, j]. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			t->e[i] = t->e[j];
 			i = j;
 		}
 	}
-	t->e[i].ptr = 0;
+	t->e[i].key = 0;
 	t->len--;
 }
 
-static struct live_entry *live_insert(struct live_table *t, uint64_t ptr, uint32_t proc)
+/* The entry of key, inserted (size 0) when absent; *found says which. One probe
+ * sequence. NULL when out of memory. */
+static struct live_entry *live_upsert(struct live_table *t, uint64_t key, bool *found)
 {
-	if ((t->len + 1) * 4 > t->cap * 3 && live_grow(t))
+	/* At most half full: an insert's probe sequence (every ALLOC makes one) then
+	 * averages 2.5 slots, against 8.5 at three quarters. */
+	if ((t->len + 1) * 2 > t->cap && live_grow(t))
 		return NULL;
-	size_t i = live_slot(ptr, proc, t->cap);
-	while (t->e[i].ptr)
+	size_t i = live_slot(key, t->cap);
+	while (t->e[i].key && t->e[i].key != key)
 		i = (i + 1) & (t->cap - 1);
-	t->e[i].ptr = ptr;
-	t->e[i].proc = proc;
-	t->len++;
+	*found = t->e[i].key == key;
+	if (!*found) {
+		t->e[i].key = key;
+		t->len++;
+	}
 	return &t->e[i];
 }
 
 /* ---- the timeline ---- */
 
+/* An ALLOC or FREE read ahead of its turn (the stack id already mapped to the
+ * global stack, since a file may define an id again later). */
+struct event {
+	unsigned tag;
+	int32_t stack;	   /* ALLOC: global stack index, -1 undefined */
+	uint32_t raw_id;   /* ALLOC: the file's stack id, for messages */
+	uint64_t ts, ptr, size;
+	double probability;
+	uint64_t offset; /* of its frame, for messages */
+};
+
+/* Events a cursor decodes ahead, so that the next ones are known early enough to
+ * prefetch their live-table slots. */
+#define QUEUE 32u
+
 struct cursor {
 	struct tt_decoder *d;
 	unsigned thread; /* index in trace->threads */
+	unsigned proc;	 /* its process */
 	unsigned nids;
 	int32_t *ids; /* file-local stack id -> global index, -1 undefined */
-	struct tt_record rec; /* the pending ALLOC or FREE */
-	uint64_t ts;
+	struct tt_record rec; /* decoder scratch */
+	unsigned head, len;
+	bool eof;
+	struct event q[QUEUE];
+	uint64_t ts; /* of q[head] */
 };
+
+static inline const struct event *cursor_event(const struct cursor *c)
+{
+	return &c->q[c->head];
+}
 
 struct timeline {
 	struct cursor **heap;
@@ -301,25 +382,25 @@ static int on_alloc(struct run *r, struct cursor *c)
 	struct tt_profile *p = r->p;
 	const struct tt_thread *th = &p->trace->threads[c->thread];
 	struct tt_thread_stats *ts = &p->threads[c->thread];
-	uint32_t id = c->rec.alloc.stack_id;
-	double prob = c->rec.alloc.probability;
+	const struct event *ev = cursor_event(c);
+	double prob = ev->probability;
 	ts->samples++;
 	if (!ts->selected)
 		return 0;
-	if (id >= c->nids || c->ids[id] < 0) {
+	if (ev->stack < 0) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "offset %llu: alloc names stack %u, not defined before it",
-			 (unsigned long long)c->rec.frame_offset, id);
+			 (unsigned long long)ev->offset, ev->raw_id);
 		return fail_file(r, th->bin, msg);
 	}
 	if (!(prob > 0.0 && prob <= 1.0)) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "offset %llu: alloc with probability %g, not in (0, 1]",
-			 (unsigned long long)c->rec.frame_offset, prob);
+			 (unsigned long long)ev->offset, prob);
 		return fail_file(r, th->bin, msg);
 	}
-	struct tt_stack *s = &p->stacks[c->ids[id]];
-	double w = 1.0 / prob, x = (double)c->rec.alloc.size, vw = (1.0 - prob) * w * w;
+	struct tt_stack *s = &p->stacks[ev->stack];
+	double w = 1.0 / prob, x = (double)ev->size, vw = (1.0 - prob) * w * w;
 	if (!s->samples)
 		s->first_ts = c->ts;
 	s->ht_bytes += x * w;
@@ -327,37 +408,40 @@ static int on_alloc(struct run *r, struct cursor *c)
 	s->var_bytes += x * x * vw;
 	s->var_count += vw;
 	s->samples++;
-	s->sampled_bytes += c->rec.alloc.size;
+	s->sampled_bytes += ev->size;
 	p->samples++;
-	p->sampled_bytes += c->rec.alloc.size;
-	struct tt_hist_bucket *hb = &p->hist[hist_bucket(c->rec.alloc.size)];
+	p->sampled_bytes += ev->size;
+	struct tt_hist_bucket *hb = &p->hist[hist_bucket(ev->size)];
 	hb->count += w;
 	hb->bytes += x * w;
 	hb->samples++;
 
 	struct merge_state *ms = &r->pp->ms;
-	struct live_entry *e = live_find(&r->live, c->rec.alloc.ptr, th->proc);
-	if (e) {
+	bool found;
+	struct live_entry *e = live_upsert(&r->live, live_key(ev->ptr, th->proc), &found);
+	if (!e)
+		return fail_file(r, th->bin, "out of memory");
+	if (found) {
 		/* Allocated again without a recorded free (the free was dropped, or the
 		 * tracer's set of sampled pointers was full): the old block is gone. */
 		struct tt_stack *old = &p->stacks[e->stack];
+		double ow = e->w, ox = (double)e->size;
 		stack_touch(ms, old);
-		old->live_bytes -= (double)e->size * e->w;
-		old->live_count -= e->w;
-		old->live_var -= (double)e->size * (double)e->size * (e->w - 1.0) * e->w;
-		ms->live_bytes -= (double)e->size * e->w;
-		ms->live_count -= e->w;
+		old->live_bytes -= ox * ow;
+		old->live_count -= ow;
+		old->live_var -= ox * ox * (ow - 1.0) * ow;
+		ms->live_bytes -= ox * ow;
+		ms->live_count -= ow;
 		p->frees_unmatched++;
-	} else if (!(e = live_insert(&r->live, c->rec.alloc.ptr, th->proc))) {
-		return fail_file(r, th->bin, "out of memory");
 	}
-	e->stack = (uint32_t)c->ids[id];
-	e->size = c->rec.alloc.size;
-	e->w = w;
+	e->stack = (uint32_t)ev->stack;
+	e->size = ev->size;
+	e->w = (float)w;
+	w = e->w; /* what the free will subtract */
 	stack_touch(ms, s);
 	s->live_bytes += x * w;
 	s->live_count += w;
-	s->live_var += x * x * vw;
+	s->live_var += x * x * (w - 1.0) * w;
 	ms->live_bytes += x * w;
 	ms->live_count += w;
 	note_peak(r, c);
@@ -369,7 +453,7 @@ static void on_free(struct run *r, struct cursor *c)
 	struct tt_profile *p = r->p;
 	const struct tt_thread *th = &p->trace->threads[c->thread];
 	p->threads[c->thread].frees++;
-	struct live_entry *e = live_find(&r->live, c->rec.free.ptr, th->proc);
+	struct live_entry *e = live_find(&r->live, live_key(cursor_event(c)->ptr, th->proc));
 	if (!e) {
 		/* Mode all records every free; others free blocks allocated before
 		 * tracing, or not selected by a filter. */
@@ -379,12 +463,12 @@ static void on_free(struct run *r, struct cursor *c)
 	struct merge_state *ms = &r->pp->ms;
 	struct tt_stack *s = &p->stacks[e->stack];
 	stack_touch(ms, s);
-	double x = (double)e->size;
-	s->live_bytes -= x * e->w;
-	s->live_count -= e->w;
-	s->live_var -= x * x * (e->w - 1.0) * e->w;
-	ms->live_bytes -= x * e->w;
-	ms->live_count -= e->w;
+	double x = (double)e->size, w = e->w;
+	s->live_bytes -= x * w;
+	s->live_count -= w;
+	s->live_var -= x * x * (w - 1.0) * w;
+	ms->live_bytes -= x * w;
+	ms->live_count -= w;
 	p->frees_matched++;
 	live_remove(&r->live, e);
 }
@@ -418,21 +502,38 @@ static int define_stack(struct run *r, struct cursor *c)
 	return 0;
 }
 
-/* Read up to c's next ALLOC or FREE, handling definitions and counters on the way.
- * Returns 1 (pending event in c), 0 (end of file) or -1. */
-static int advance(struct run *r, struct cursor *c)
+static inline void cursor_prefetch(const struct live_table *t, const struct cursor *c,
+				   unsigned ahead)
+{
+	if (ahead < c->len)
+		live_prefetch(t, live_key(c->q[(c->head + ahead) & (QUEUE - 1)].ptr, c->proc));
+}
+
+/* Decode c's events ahead until its queue is full or the file ends, handling
+ * definitions and counters on the way. Returns 0 or -1. */
+static int fill(struct run *r, struct cursor *c)
 {
 	struct tt_thread_stats *ts = &r->p->threads[c->thread];
 	const char *path = r->p->trace->threads[c->thread].bin;
-	int rc;
-	while ((rc = tt_decoder_next(c->d, &c->rec)) > 0) {
+	int rc = 1;
+	while (c->len < QUEUE && (rc = tt_decoder_next(c->d, &c->rec)) > 0) {
+		struct event *ev = &c->q[(c->head + c->len) & (QUEUE - 1)];
 		switch (c->rec.tag) {
-		case TT_REC_ALLOC:
-			c->ts = c->rec.alloc.ts;
-			return 1;
+		case TT_REC_ALLOC: {
+			uint32_t id = c->rec.alloc.stack_id;
+			*ev = (struct event){
+			    .tag = TT_REC_ALLOC, .stack = id < c->nids ? c->ids[id] : -1,
+			    .raw_id = id, .ts = c->rec.alloc.ts, .ptr = c->rec.alloc.ptr,
+			    .size = c->rec.alloc.size, .probability = c->rec.alloc.probability,
+			    .offset = c->rec.frame_offset};
+			c->len++;
+			break;
+		}
 		case TT_REC_FREE:
-			c->ts = c->rec.free.ts;
-			return 1;
+			*ev = (struct event){.tag = TT_REC_FREE, .ts = c->rec.free.ts,
+					     .ptr = c->rec.free.ptr, .offset = c->rec.frame_offset};
+			c->len++;
+			break;
 		case TT_REC_STACK:
 			if (define_stack(r, c))
 				return -1;
@@ -451,6 +552,9 @@ static int advance(struct run *r, struct cursor *c)
 			break;
 		}
 	}
+	if (rc > 0)
+		return 0;
+	c->eof = true;
 	if (rc < 0)
 		return fail_file(r, path, tt_decoder_error(c->d));
 	uint64_t off;
@@ -462,6 +566,21 @@ static int advance(struct run *r, struct cursor *c)
 			      path, (unsigned long long)off);
 	}
 	return 0;
+}
+
+/* Move c to its next event: 1 (c->ts is its time), 0 (no more) or -1. */
+static int advance(struct run *r, struct cursor *c, bool consume)
+{
+	if (consume) {
+		c->head = (c->head + 1) & (QUEUE - 1);
+		c->len--;
+	}
+	if (c->len < QUEUE / 2 && !c->eof && fill(r, c))
+		return -1;
+	if (!c->len)
+		return 0;
+	c->ts = c->q[c->head].ts;
+	return 1;
 }
 
 static void close_cursor(struct cursor *c)
@@ -479,11 +598,12 @@ static int open_cursor(struct run *r, struct timeline *tl, unsigned thread)
 	if (!c)
 		return fail_file(r, th->bin, "out of memory");
 	c->thread = thread;
+	c->proc = th->proc;
 	if (!(c->d = tt_decoder_open(th->bin, err, sizeof(err)))) {
 		free(c);
 		return fail_file(r, th->bin, err);
 	}
-	int rc = advance(r, c);
+	int rc = advance(r, c, false);
 	if (rc <= 0) {
 		close_cursor(c);
 		return rc;
@@ -529,8 +649,11 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 		if (tl.n == 0)
 			break;
 		struct cursor *c = tl.heap[0];
+		/* Start the live-table miss of this thread's event a few ahead (measured:
+		 * the children's heads, prefetched too, cost more than they saved). */
+		cursor_prefetch(&r->live, c, 4);
 		r->p->events++;
-		if (c->rec.tag == TT_REC_ALLOC) {
+		if (cursor_event(c)->tag == TT_REC_ALLOC) {
 			if (on_alloc(r, c))
 				goto out;
 		} else {
@@ -540,7 +663,7 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 			r->p->first_ts = c->ts;
 		if (c->ts > r->p->last_ts)
 			r->p->last_ts = c->ts;
-		int a = advance(r, c);
+		int a = advance(r, c, true);
 		if (a < 0)
 			goto out;
 		if (a == 0) {
@@ -615,9 +738,16 @@ struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filt
 		p->hist[b].min = b ? 1ull << (b - 1) : 0;
 		p->hist[b].max = b + 1 < TT_HIST_BUCKETS ? (b ? (1ull << b) - 1 : 0) : UINT64_MAX;
 	}
+	if (trace->nprocs > LIVE_MAX_PROCS) {
+		snprintf(err, errcap, "%s: %u processes in one directory: more than %u; merge them "
+			 "one at a time with --pid", trace->dir, trace->nprocs, LIVE_MAX_PROCS);
+		tt_profile_destroy(p);
+		return NULL;
+	}
 	struct run r = {.pp = pp, .p = p, .err = err, .errcap = errcap};
 	int rc = run_timeline(&r, progress, progress_ctx);
-	free(r.live.e);
+	if (r.live.map)
+		munmap(r.live.map, r.live.map_len);
 	if (rc) {
 		tt_profile_destroy(p);
 		return NULL;
