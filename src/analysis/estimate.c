@@ -134,9 +134,17 @@ int tt_estimate(struct tt_profile *p)
 			 * exact-to-sampled ratio: a site whose every block leaked comes
 			 * out exact. */
 			double kb = (double)a->bytes / a->y_bytes, kc = (double)a->count / a->y_count;
-			if (s->live_bytes > 0)
+			if (s->live_bytes > 0) {
+				double ht_var = s->live_var;
 				ratio((double)a->bytes, a->y_bytes, s->live_bytes, a->a_bytes,
 				      s->live_var, &s->live_bytes, &s->live_var);
+				/* When every sampled block of the site is still live the
+				 * ratio's variance estimate is 0, yet unsampled blocks may
+				 * have been freed: never claim less than the live sum's own
+				 * Horvitz-Thompson variance. */
+				if (s->live_var < ht_var)
+					s->live_var = ht_var;
+			}
 			s->live_count *= kc;
 			s->peak_bytes *= kb;
 			s->peak_count *= kc;

@@ -110,6 +110,10 @@ def model(events, freq):
         lvar = sum(x * x * (w - 1) * w for (l, x, w) in live.values() if l == leaf)
         r = lb / s["hb"]
         var = kb * kb * ((1 - r) ** 2 * lvar + r * r * (s["ab"] - lvar))
+        # Never below the live sum's own Horvitz-Thompson variance: when every sampled
+        # block of a site is still live the ratio variance is 0, yet unsampled blocks
+        # may have been freed.
+        var = max(var, lvar)
         res[leaf] = dict(
             alloc_bytes=float(nbytes), alloc_count=float(calls), samples=s["samples"],
             live_bytes=lb * kb, live_count=lc * kc, live_ci=Z95 * math.sqrt(max(var, 0)),
