@@ -42,6 +42,7 @@ static int add_stack(struct tt_pprof *pp, struct tt_resolver *r, const struct tt
 	int rc = -1;
 	if (!locs || !lines || !ids)
 		goto out;
+	unsigned nlocs = 0;
 	for (unsigned i = 0; i < s->nframes; i++) {
 		struct tt_stack one = {.proc = s->proc, .nframes = 1, .frames = &s->frames[i],
 				       .first_ts = s->first_ts};
@@ -49,26 +50,29 @@ static int add_stack(struct tt_pprof *pp, struct tt_resolver *r, const struct tt
 		unsigned n = tt_resolve_stack(r, &one, &fr);
 		if (!n)
 			goto out;
-		struct tt_pprof_location *l = &locs[i];
+		if (fr[0].own && i > 0)
+			continue; /* the tracer's pthread_create wrapper, as in resolve.c */
+		struct tt_pprof_location *l = &locs[nlocs];
 		l->address = s->frames[i];
-		l->lines = &lines[i * MAX_INLINE];
+		l->lines = &lines[nlocs * MAX_INLINE];
 		if (fr[0].mod) {
 			const struct tt_module *m = fr[0].mod;
 			l->module = m->path;
 			l->module_start = m->start;
 			l->module_end = m->end;
 			l->module_offset = m->start - m->bias;
-			hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, ids[i]);
-			l->build_id = ids[i];
+			hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, ids[nlocs]);
+			l->build_id = ids[nlocs];
 		}
 		for (unsigned k = 0; k < n && k < MAX_INLINE; k++) {
 			if (!fr[k].function && !fr[k].file)
 				continue;
-			lines[i * MAX_INLINE + l->nlines++] = (struct tt_pprof_line){
+			lines[nlocs * MAX_INLINE + l->nlines++] = (struct tt_pprof_line){
 			    fr[k].function, fr[k].file, fr[k].line};
 		}
+		nlocs++;
 	}
-	rc = tt_pprof_add_sample(pp, locs, s->nframes, values);
+	rc = tt_pprof_add_sample(pp, locs, nlocs, values);
 out:
 	free(locs);
 	free(lines);
@@ -98,6 +102,26 @@ int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_reso
 		tt_process_span(pr, &start, &dur);
 		if (i == 0 || p->filter.pid)
 			tt_pprof_set_time(pp, start, dur);
+	}
+	/* The traced program's own executable first: pprof names the profile after it. */
+	for (unsigned i = 0; i < t->nprocs; i++) {
+		const struct tt_process *pr = &t->procs[i];
+		if ((p->filter.pid && pr->pid != p->filter.pid) || !pr->nmaps || !pr->exe[0])
+			continue;
+		const struct tt_modmap *mm = &pr->maps[0];
+		for (unsigned k = 0; k < mm->n; k++) {
+			const struct tt_module *m = &mm->mods[k];
+			if (strcmp(m->path, pr->exe))
+				continue;
+			char id[81];
+			hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, id);
+			struct tt_pprof_location l = {.module = m->path, .module_start = m->start,
+						      .module_end = m->end,
+						      .module_offset = m->start - m->bias, .build_id = id};
+			tt_pprof_add_mapping(pp, &l);
+			break;
+		}
+		break;
 	}
 	snprintf(text, sizeof(text), "dropped events: %llu; samples: %llu",
 		 (unsigned long long)p->dropped, (unsigned long long)p->samples);

@@ -494,6 +494,11 @@ void tt_pprof_set_time(struct tt_pprof *p, int64_t time_nanos, int64_t duration_
 	p->duration_nanos = duration_nanos;
 }
 
+int tt_pprof_add_mapping(struct tt_pprof *p, const struct tt_pprof_location *where)
+{
+	return mapping_id(p, where) < 0 ? -1 : 0;
+}
+
 int tt_pprof_add_sample(struct tt_pprof *p, const struct tt_pprof_location *locs, unsigned nlocs,
 			const int64_t values[TT_PPROF_VALUES])
 {

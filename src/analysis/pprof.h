@@ -52,6 +52,10 @@ void tt_pprof_set_time(struct tt_pprof *p, int64_t time_nanos, int64_t duration_
 int tt_pprof_add_sample(struct tt_pprof *p, const struct tt_pprof_location *locs,
 			unsigned nlocs, const int64_t values[TT_PPROF_VALUES]);
 
+/* Register the mapping of where's module ahead of any sample: pprof takes the first
+ * mapping for the main binary ("File:"). Returns 0 or -1 (memory). */
+int tt_pprof_add_mapping(struct tt_pprof *p, const struct tt_pprof_location *where);
+
 /* Serialize, gzip and write to path (replaced atomically: written to a temporary
  * name, then renamed). Returns 0, or -1 with a message in err. */
 int tt_pprof_write(struct tt_pprof *p, const char *path, char *err, size_t errcap);

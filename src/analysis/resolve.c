@@ -113,6 +113,8 @@ static const struct span *resolve_addr(struct tt_resolver *r, unsigned proc, uin
 	 * the tracer started: they are the tracer's, not the program's. */
 	const char *slash = m ? strrchr(m->path, '/') : NULL;
 	sp->own = slash && !strncmp(slash + 1, "libthagtrace.so", 15);
+	for (unsigned i = 0; i < n; i++)
+		dst[i].own = sp->own;
 	r->npool += n;
 	if (u64map_put(&r->by_addr[proc], addr + 1, (uint32_t)r->nspans))
 		return NULL;

@@ -22,6 +22,7 @@ struct tt_rframe {
 	uint64_t offset;    /* addr - module load bias (ELF vaddr) */
 	const struct tt_module *mod;
 	bool inlined;
+	bool own; /* in the tracer's own library */
 };
 
 struct tt_resolver;
