@@ -299,7 +299,7 @@ static int64_t sym_module_get(struct tt_symbolizer *s, const char *path, const u
 	for (; s->module_slots && s->module_slots[i]; i = (i + 1) & mask) {
 		struct sym_module *m = &s->modules[s->module_slots[i] - 1];
 		if (m->hash == h && m->build_id_len == build_id_len &&
-		    memcmp(m->build_id, build_id, build_id_len) == 0 &&
+		    (build_id_len == 0 || memcmp(m->build_id, build_id, build_id_len) == 0) &&
 		    strcmp(m->path, path) == 0)
 			return s->module_slots[i] - 1;
 	}
