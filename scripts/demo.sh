@@ -58,10 +58,10 @@ cat <<EOF
   profile.pb.gz       all four, for pprof              summary.json        thagtrace-report --json
 Render one with any of:
   flamegraph.pl --countname=bytes $m/alloc_bytes.folded > alloc.svg
-      (git clone https://github.com/brendangregg/FlameGraph)
+      (Brendan Gregg's FlameGraph scripts)
   inferno-flamegraph --countname=bytes $m/alloc_bytes.folded > alloc.svg
       (cargo install inferno)
-  speedscope: open https://www.speedscope.app and drop a .folded file on it
+  speedscope: drop a .folded file on its web app (or npm install -g speedscope)
   go tool pprof -top $m/profile.pb.gz      (-http=:8080 for a browser view)
 More views: ./$BUILD/thagtrace-report --by live $out   (--by count, --by peak, --json)
 EOF
