@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/parse.h"
 #include "../analysis/merged.h"
 
 #ifndef THAGTRACE_VERSION
@@ -16,19 +17,18 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: thagtrace-merge [OPTIONS] DIR\n"
-		"Merge a trace directory's per-thread files into DIR/merged/:\n"
-		"  alloc_bytes.folded alloc_count.folded live_bytes.folded peak_bytes.folded\n"
-		"  (flamegraph.pl, inferno, speedscope), profile.pb.gz (go tool pprof),\n"
-		"  summary.json (thagtrace-report --json's schema, every stack).\n"
-		"\n"
-		"  -o, --output DIR   write there instead of DIR/merged\n"
-		"      --pid PID      only this process (several share DIR after fork/exec)\n"
-		"      --no-symbols   no symbolization: frames are module+offset (fast)\n"
-		"  -q, --quiet        no progress and no summary\n"
-		"  -h, --help         this text\n"
-		"      --version      the version\n");
+	fprintf(f, "usage: thagtrace-merge [OPTIONS] DIR\n"
+		   "Merge a trace directory's per-thread files into DIR/merged/:\n"
+		   "  alloc_bytes.folded alloc_count.folded live_bytes.folded peak_bytes.folded\n"
+		   "  (flamegraph.pl, inferno, speedscope), profile.pb.gz (go tool pprof),\n"
+		   "  summary.json (thagtrace-report --json's schema, every stack).\n"
+		   "\n"
+		   "  -o, --output DIR   write there instead of DIR/merged\n"
+		   "      --pid PID      only this process (several share DIR after fork/exec)\n"
+		   "      --no-symbols   no symbolization: frames are module+offset (fast)\n"
+		   "  -q, --quiet        no progress and no summary\n"
+		   "  -h, --help         this text\n"
+		   "      --version      the version\n");
 }
 
 struct progress {
@@ -43,23 +43,16 @@ static void show_progress(uint64_t events, unsigned done, unsigned files, void *
 			done, files);
 }
 
-static bool parse_pid(const char *s, int32_t *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s == 0 || *end || v <= 0 || v > INT32_MAX)
-		return false;
-	*out = (int32_t)v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	opterr = 0; /* getopt's own message names the full path: say it our way */
 	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"pid", required_argument, NULL, 'p'},
-	    {"no-symbols", no_argument, NULL, 'S'},   {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},	      {"version", no_argument, NULL, 'V'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"no-symbols", no_argument, NULL, 'S'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *outdir = NULL;
@@ -72,8 +65,10 @@ int main(int argc, char **argv)
 			outdir = optarg;
 			break;
 		case 'p':
-			if (!parse_pid(optarg, &filter.pid)) {
-				fprintf(stderr, "thagtrace-merge: --pid: '%s' is not a process id\n", optarg);
+			if (!tt_parse_id(optarg, &filter.pid)) {
+				fprintf(stderr,
+					"thagtrace-merge: --pid: '%s' is not a process id\n",
+					optarg);
 				usage(stderr);
 				return 2;
 			}
@@ -96,7 +91,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "thagtrace-merge: %s\n", optind >= argc ? "no trace directory given" : "one trace directory only");
+		fprintf(stderr, "thagtrace-merge: %s\n",
+			optind >= argc ? "no trace directory given" : "one trace directory only");
 		usage(stderr);
 		return 2;
 	}
@@ -108,7 +104,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (filter.pid && tt_trace_find_proc(t, filter.pid) < 0) {
-		fprintf(stderr, "thagtrace-merge: %s: no process %d in this trace\n", dir, filter.pid);
+		fprintf(stderr, "thagtrace-merge: %s: no process %d in this trace\n", dir,
+			filter.pid);
 		tt_trace_destroy(t);
 		return 1;
 	}
@@ -135,10 +132,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "thagtrace-merge: %s\n", err);
 		rc = 1;
 	} else if (!quiet) {
-		printf("thagtrace-merge: %s: %u process%s, %u thread%s, %llu events, %u stacks\n", dir,
-		       p->nprocesses, p->nprocesses == 1 ? "" : "es", p->nthreads,
+		printf("thagtrace-merge: %s: %u process%s, %u thread%s, %llu events, %u stacks\n",
+		       dir, p->nprocesses, p->nprocesses == 1 ? "" : "es", p->nthreads,
 		       p->nthreads == 1 ? "" : "s", (unsigned long long)p->events, p->nstacks);
-		printf("  allocated %.0f bytes in %.0f calls; live at end %.0f bytes; peak %.0f bytes\n",
+		printf("  allocated %.0f bytes in %.0f calls; live at end %.0f bytes; peak %.0f "
+		       "bytes\n",
 		       p->alloc_bytes, p->alloc_count, p->live_bytes, p->peak_bytes);
 		if (p->dropped)
 			printf("  !! %llu events were dropped (full rings): see thagtrace-report\n",

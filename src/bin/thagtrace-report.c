@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/parse.h"
 #include "../analysis/report.h"
 
 #ifndef THAGTRACE_VERSION
@@ -14,30 +15,19 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: thagtrace-report [OPTIONS] DIR\n"
-		"Report on a trace directory: hottest stacks (estimates with 95%% intervals),\n"
-		"exact call sites, the thousand cuts, leaks, the peak, threads, sizes, drops.\n"
-		"\n"
-		"      --top N          N stacks per list (text default 10; JSON default all)\n"
-		"      --by WHAT        bytes (default), count, live (leaks) or peak\n"
-		"      --thread TID     only allocations made by this thread\n"
-		"      --pid PID        only this process\n"
-		"      --json           one JSON object (schema thagtrace-report/1) on stdout\n"
-		"      --diff BASE      what grew or shrank from trace directory BASE to DIR\n"
-		"      --no-symbols     frames as module+offset (fast)\n"
-		"  -h, --help           this text\n"
-		"      --version        the version\n");
-}
-
-static bool parse_id(const char *s, int32_t *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s == 0 || *end || v <= 0 || v > INT32_MAX)
-		return false;
-	*out = (int32_t)v;
-	return true;
+	fprintf(f, "usage: thagtrace-report [OPTIONS] DIR\n"
+		   "Report on a trace directory: hottest stacks (estimates with 95%% intervals),\n"
+		   "exact call sites, the thousand cuts, leaks, the peak, threads, sizes, drops.\n"
+		   "\n"
+		   "      --top N          N stacks per list (text default 10; JSON default all)\n"
+		   "      --by WHAT        bytes (default), count, live (leaks) or peak\n"
+		   "      --thread TID     only allocations made by this thread\n"
+		   "      --pid PID        only this process\n"
+		   "      --json           one JSON object (schema thagtrace-report/1) on stdout\n"
+		   "      --diff BASE      what grew or shrank from trace directory BASE to DIR\n"
+		   "      --no-symbols     frames as module+offset (fast)\n"
+		   "  -h, --help           this text\n"
+		   "      --version        the version\n");
 }
 
 struct loaded {
@@ -71,7 +61,8 @@ static int load(const char *dir, const struct tt_filter *f, bool symbols, struct
 		for (unsigned i = 0; i < l->t->nthreads; i++)
 			found |= l->t->threads[i].tid == f->tid;
 		if (!found) {
-			fprintf(stderr, "thagtrace-report: %s: no thread %d in this trace\n", dir, f->tid);
+			fprintf(stderr, "thagtrace-report: %s: no thread %d in this trace\n", dir,
+				f->tid);
 			unload(l);
 			return -1;
 		}
@@ -108,8 +99,10 @@ int main(int argc, char **argv)
 		int32_t v;
 		switch (c) {
 		case 'n':
-			if (!parse_id(optarg, &v)) {
-				fprintf(stderr, "thagtrace-report: --top: '%s' is not a positive number\n", optarg);
+			if (!tt_parse_id(optarg, &v)) {
+				fprintf(stderr,
+					"thagtrace-report: --top: '%s' is not a positive number\n",
+					optarg);
 				usage(stderr);
 				return 2;
 			}
@@ -117,14 +110,17 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			if (!tt_sort_by_parse(optarg, &o.by)) {
-				fprintf(stderr, "thagtrace-report: --by: '%s': expected bytes, count, live or peak\n", optarg);
+				fprintf(stderr,
+					"thagtrace-report: --by: '%s': expected bytes, count, live "
+					"or peak\n",
+					optarg);
 				usage(stderr);
 				return 2;
 			}
 			break;
 		case 't':
 		case 'p':
-			if (!parse_id(optarg, c == 't' ? &filter.tid : &filter.pid)) {
+			if (!tt_parse_id(optarg, c == 't' ? &filter.tid : &filter.pid)) {
 				fprintf(stderr, "thagtrace-report: --%s: '%s' is not an id\n",
 					c == 't' ? "thread" : "pid", optarg);
 				usage(stderr);
@@ -152,7 +148,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "thagtrace-report: %s\n", optind >= argc ? "no trace directory given" : "one trace directory only");
+		fprintf(stderr, "thagtrace-report: %s\n",
+			optind >= argc ? "no trace directory given" : "one trace directory only");
 		usage(stderr);
 		return 2;
 	}
@@ -170,7 +167,8 @@ int main(int argc, char **argv)
 			  : tt_diff_text(stdout, base.p, base.r, cur.p, cur.r, &o);
 		unload(&base);
 	} else {
-		rc = json ? tt_report_json(stdout, cur.p, cur.r, &o) : tt_report_text(stdout, cur.p, cur.r, &o);
+		rc = json ? tt_report_json(stdout, cur.p, cur.r, &o)
+			  : tt_report_text(stdout, cur.p, cur.r, &o);
 	}
 	unload(&cur);
 	if (fflush(stdout) != 0 || rc) {

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/parse.h"
+
 #ifndef THAGTRACE_LIBDIR
 #error "THAGTRACE_LIBDIR must be defined by the build (meson.build)"
 #endif
@@ -56,58 +58,6 @@ static void say(const char *fmt, ...)
 /* ---- setting checks: the same rules as src/core/env.c, so that a bad value is a
  * usage error here instead of a trace that silently stays off ---- */
 
-/* A size: digits with an optional K/M/G suffix, the whole string. */
-static bool parse_size(const char *s, size_t len, uint64_t *out)
-{
-	if (!len || s[0] < '0' || s[0] > '9')
-		return false;
-	uint64_t v = 0;
-	size_t i = 0;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	unsigned shift = 0;
-	if (i < len) {
-		switch (s[i]) {
-		case 'k':
-		case 'K':
-			shift = 10;
-			break;
-		case 'm':
-		case 'M':
-			shift = 20;
-			break;
-		case 'g':
-		case 'G':
-			shift = 30;
-			break;
-		default:
-			return false;
-		}
-		i++;
-	}
-	if (i != len || (shift && v > (UINT64_MAX >> shift)))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
-/* A decimal number in [lo, hi], the whole string. */
-static bool parse_double(const char *s, size_t len, double lo, double hi)
-{
-	char buf[64];
-	if (!len || len >= sizeof(buf))
-		return false;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	char *end;
-	errno = 0;
-	double v = strtod(buf, &end);
-	return !errno && !*end && v >= lo && v <= hi;
-}
-
 static const char *check_tiered(const char *p)
 {
 	while (*p) {
@@ -120,11 +70,11 @@ static const char *check_tiered(const char *p)
 		const char *v = eq + 1;
 		uint64_t u;
 #define KEY(k) (klen == sizeof(k) - 1 && !memcmp(p, k, klen))
-		bool ok =
-		    ((KEY("large") || KEY("medium")) && parse_size(v, vlen, &u)) ||
-		    ((KEY("rate_medium") || KEY("rate_small")) && parse_double(v, vlen, 1e-9, 1)) ||
-		    (KEY("boost_threshold") && parse_size(v, vlen, &u) && u >= 1) ||
-		    (KEY("boost_max") && parse_double(v, vlen, 1, 1e6));
+		bool ok = ((KEY("large") || KEY("medium")) && tt_parse_size(v, vlen, &u)) ||
+			  ((KEY("rate_medium") || KEY("rate_small")) &&
+			   tt_parse_double(v, vlen, 1e-9, 1, NULL)) ||
+			  (KEY("boost_threshold") && tt_parse_size(v, vlen, &u) && u >= 1) ||
+			  (KEY("boost_max") && tt_parse_double(v, vlen, 1, 1e6, NULL));
 #undef KEY
 		if (!ok)
 			return "tiered options are large=BYTES, medium=BYTES, rate_medium=P, "
@@ -142,7 +92,7 @@ static const char *check_sample(const char *s)
 		return NULL;
 	if (!strncmp(s, "tiered:", 7))
 		return check_tiered(s + 7);
-	if (!strncmp(s, "poisson:", 8) && parse_size(s + 8, strlen(s + 8), &u) && u >= 1)
+	if (!strncmp(s, "poisson:", 8) && tt_parse_size(s + 8, strlen(s + 8), &u) && u >= 1)
 		return NULL;
 	return "expected all, tiered, tiered:key=value,... or poisson:BYTES";
 }
@@ -158,7 +108,7 @@ static const char *check_range(const char *s, uint64_t lo, uint64_t hi)
 {
 	static char want[96];
 	uint64_t v;
-	if (parse_size(s, strlen(s), &v) && v >= lo && v <= hi)
+	if (tt_parse_size(s, strlen(s), &v) && v >= lo && v <= hi)
 		return NULL;
 	snprintf(want, sizeof(want), "expected a number from %llu to %llu", (unsigned long long)lo,
 		 (unsigned long long)hi);
@@ -179,7 +129,7 @@ static const char *check_ring_kb(const char *s)
 {
 	const char *why = check_range(s, 8, 1u << 20);
 	uint64_t v;
-	if (!why && parse_size(s, strlen(s), &v) && (v & (v - 1)))
+	if (!why && tt_parse_size(s, strlen(s), &v) && (v & (v - 1)))
 		why = "expected a power of two";
 	return why;
 }
@@ -650,7 +600,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TOP: {
 			uint64_t v;
-			if (!parse_size(optarg, strlen(optarg), &v) || v < 1 || v > INT_MAX) {
+			if (!tt_parse_size(optarg, strlen(optarg), &v) || v < 1 || v > INT_MAX) {
 				say("--top %s: expected a number from 1 to %d", optarg, INT_MAX);
 				usage_short();
 				return EXIT_USAGE;

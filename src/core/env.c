@@ -8,61 +8,7 @@
 #include <string.h>
 
 #include "../common/log.h"
-
-/* A size: digits with an optional K/M/G suffix, the whole string. */
-static bool parse_size(const char *s, size_t len, uint64_t *out)
-{
-	if (!len || s[0] < '0' || s[0] > '9')
-		return false;
-	uint64_t v = 0;
-	size_t i = 0;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	unsigned shift = 0;
-	if (i < len) {
-		switch (s[i]) {
-		case 'k':
-		case 'K':
-			shift = 10;
-			break;
-		case 'm':
-		case 'M':
-			shift = 20;
-			break;
-		case 'g':
-		case 'G':
-			shift = 30;
-			break;
-		default:
-			return false;
-		}
-		i++;
-	}
-	if (i != len || (shift && v > (UINT64_MAX >> shift)))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
-/* A decimal number in [lo, hi], the whole string. */
-static bool parse_double(const char *s, size_t len, double lo, double hi, double *out)
-{
-	char buf[64];
-	if (!len || len >= sizeof(buf))
-		return false;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	char *end;
-	errno = 0;
-	double v = strtod(buf, &end);
-	if (errno || *end || !(v >= lo && v <= hi))
-		return false;
-	*out = v;
-	return true;
-}
+#include "../common/parse.h"
 
 static bool bad(const char *var, const char *value, const char *want)
 {
@@ -85,17 +31,17 @@ static bool parse_tiered(const char *opts, const char *whole, struct thagtrace_c
 		double d;
 		uint64_t u;
 #define KEY(k) (klen == sizeof(k) - 1 && !memcmp(p, k, klen))
-		if (KEY("large") && parse_size(v, vlen, &u))
+		if (KEY("large") && tt_parse_size(v, vlen, &u))
 			c->tier_large_bytes = u;
-		else if (KEY("medium") && parse_size(v, vlen, &u))
+		else if (KEY("medium") && tt_parse_size(v, vlen, &u))
 			c->tier_medium_bytes = u;
-		else if (KEY("rate_medium") && parse_double(v, vlen, 1e-9, 1, &d))
+		else if (KEY("rate_medium") && tt_parse_double(v, vlen, 1e-9, 1, &d))
 			c->rate_medium = d;
-		else if (KEY("rate_small") && parse_double(v, vlen, 1e-9, 1, &d))
+		else if (KEY("rate_small") && tt_parse_double(v, vlen, 1e-9, 1, &d))
 			c->rate_small = d;
-		else if (KEY("boost_threshold") && parse_size(v, vlen, &u) && u >= 1)
+		else if (KEY("boost_threshold") && tt_parse_size(v, vlen, &u) && u >= 1)
 			c->boost_threshold = u;
-		else if (KEY("boost_max") && parse_double(v, vlen, 1, 1e6, &d))
+		else if (KEY("boost_max") && tt_parse_double(v, vlen, 1, 1e6, &d))
 			c->boost_max = d;
 		else
 			return bad("THAGTRACE_SAMPLE", whole,
@@ -118,7 +64,8 @@ static bool parse_sample(const char *s, struct thagtrace_config *c)
 	} else if (!strncmp(s, "tiered:", 7)) {
 		c->sample_mode = THAGTRACE_SAMPLE_TIERED;
 		return parse_tiered(s + 7, s, c);
-	} else if (!strncmp(s, "poisson:", 8) && parse_size(s + 8, strlen(s + 8), &u) && u >= 1) {
+	} else if (!strncmp(s, "poisson:", 8) && tt_parse_size(s + 8, strlen(s + 8), &u) &&
+		   u >= 1) {
 		c->sample_mode = THAGTRACE_SAMPLE_POISSON;
 		c->poisson_mean = u;
 	} else {
@@ -135,7 +82,7 @@ static bool env_u64(const char *var, uint64_t lo, uint64_t hi, uint64_t *out)
 	uint64_t v;
 	if (!s)
 		return true;
-	if (!parse_size(s, strlen(s), &v) || v < lo || v > hi) {
+	if (!tt_parse_size(s, strlen(s), &v) || v < lo || v > hi) {
 		char want[96];
 		tt_format(want, sizeof(want), "expected a number from %llu to %llu",
 			  (unsigned long long)lo, (unsigned long long)hi);
