@@ -39,13 +39,13 @@
 #include "bench_util.h"
 #include "thagtrace.h"
 
-#define PID 4242
-#define NTHREADS 8
-#define NSTACKS 5000
-#define NSITES 2500
-#define DEPTH 20
+#define PID	    4242
+#define NTHREADS    8
+#define NSTACKS	    5000
+#define NSITES	    2500
+#define DEPTH	    20
 #define FRAME_BYTES (1u << 20) /* the writer closes a frame at about 1 MiB */
-#define BASE_TICKS 1000000000ull
+#define BASE_TICKS  1000000000ull
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -194,7 +194,8 @@ static int generate(const char *dir, uint64_t nevents)
 		}
 		uint64_t size = g->min_size + next_rand() % g->size_span, ptr = t->next_ptr;
 		t->next_ptr += 16 + (size & ~15ull);
-		encode_alloc(&t->pk, (int64_t)(now - t->last_ts), ptr, size, (uint32_t)t->ids[s], g->p);
+		encode_alloc(&t->pk, (int64_t)(now - t->last_ts), ptr, size, (uint32_t)t->ids[s],
+			     g->p);
 		t->last_ts = now;
 		t->emitted++;
 		/* exact site counts consistent with the sample: 1/p calls of this size */
@@ -226,7 +227,8 @@ static int generate(const char *dir, uint64_t nevents)
 		for (unsigned s = 0; s < NSITES; s++) {
 			if (!t->sites[s].count)
 				continue;
-			encode_site(&t->pk, 0x400000 + 0x40ull * s, t->sites[s].count, t->sites[s].bytes);
+			encode_site(&t->pk, 0x400000 + 0x40ull * s, t->sites[s].count,
+				    t->sites[s].bytes);
 			n++;
 		}
 		encode_snapshot(&t->pk, now + 1, n);
@@ -309,7 +311,8 @@ int main(int argc, char **argv)
 			char *end;
 			unsigned long long v = strtoull(argv[i], &end, 10);
 			if (*end || v < 1000) {
-				fprintf(stderr, "usage: bench_merge [EVENTS] [--live N] [--keep DIR]\n");
+				fprintf(stderr,
+					"usage: bench_merge [EVENTS] [--live N] [--keep DIR]\n");
 				return 2;
 			}
 			nevents = v;

@@ -19,23 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define THREADS	     200
-#define TINY_PER     12000 /* tokenize: 2.4 M blocks in all */
-#define TINY_LIVE    16	   /* each thread keeps its last 16 tokens live */
-#define REQUEST_PER  400
-#define REPLY_PER    100
-#define IMAGE_PER    5
-#define MESSAGE_PER  200
-#define LEAK_PER     4
-#define LEAK_SIZE    2500
-#define ROUNDS	     4 /* work is done in rounds so threads overlap */
-#define HASH_ROUNDS  24 /* work per token, between allocations */
+#define THREADS	    200
+#define TINY_PER    12000 /* tokenize: 2.4 M blocks in all */
+#define TINY_LIVE   16	  /* each thread keeps its last 16 tokens live */
+#define REQUEST_PER 400
+#define REPLY_PER   100
+#define IMAGE_PER   5
+#define MESSAGE_PER 200
+#define LEAK_PER    4
+#define LEAK_SIZE   2500
+#define ROUNDS	    4  /* work is done in rounds so threads overlap */
+#define HASH_ROUNDS 24 /* work per token, between allocations */
 
 /* Totals per site, summed over threads after they are joined. */
 enum site { TOKENIZE, REQUEST, REPLY, IMAGE, MESSAGE, LEAK, NSITES };
 static const char *const site_name[NSITES] = {
-    "tokenize", "parse_request>xmalloc", "format_reply>xmalloc",
-    "read_image", "send_message", "cache_insert (leaked)",
+    "tokenize",	  "parse_request>xmalloc", "format_reply>xmalloc",
+    "read_image", "send_message",	   "cache_insert (leaked)",
 };
 
 struct message {

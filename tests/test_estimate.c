@@ -26,7 +26,7 @@ extern char **environ;
 
 struct want {
 	char name[64];
-	double calls, bytes, live;		     /* the truth */
+	double calls, bytes, live;		   /* the truth */
 	double est_bytes, est_calls, est_live, ci; /* the estimate, summed over stacks */
 	unsigned stacks;
 	uint64_t samples;
@@ -61,7 +61,8 @@ static int run(const char *victim, const char *dir, char *out, size_t cap)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	pid_t pid;
-	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, (char *const *)envp), 0);
+	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, (char *const *)envp),
+		     0);
 	posix_spawn_file_actions_destroy(&fa);
 	int st;
 	waitpid(pid, &st, 0);
@@ -80,7 +81,8 @@ static void parse_wants(const char *out)
 	for (const char *l = out; (l = strstr(l, "want ")) && nwant < MAXW; l++) {
 		struct want *w = &wants[nwant];
 		memset(w, 0, sizeof(*w));
-		if (sscanf(l, "want %63s %lf %lf %lf", w->name, &w->calls, &w->bytes, &w->live) == 4)
+		if (sscanf(l, "want %63s %lf %lf %lf", w->name, &w->calls, &w->bytes, &w->live) ==
+		    4)
 			nwant++;
 	}
 	cr_assert_eq(nwant, 9, "victim printed %d want lines:\n%s", nwant, out);
@@ -146,22 +148,24 @@ static void check(const char *victim)
 		total += wants[i].bytes;
 	for (int i = 0; i < nwant; i++) {
 		struct want *w = &wants[i];
-		cr_log_info("%s %-16s bytes %.0f est %.0f (%+.2f%%, ci95 +/- %.0f) calls %.0f est %.0f "
-			    "live %.0f est %.0f samples %llu stacks %u",
-			    victim, w->name, w->bytes, w->est_bytes,
-			    100.0 * (w->est_bytes - w->bytes) / w->bytes, w->ci, w->calls, w->est_calls,
-			    w->live, w->est_live, (unsigned long long)w->samples, w->stacks);
+		cr_log_info(
+		    "%s %-16s bytes %.0f est %.0f (%+.2f%%, ci95 +/- %.0f) calls %.0f est %.0f "
+		    "live %.0f est %.0f samples %llu stacks %u",
+		    victim, w->name, w->bytes, w->est_bytes,
+		    100.0 * (w->est_bytes - w->bytes) / w->bytes, w->ci, w->calls, w->est_calls,
+		    w->live, w->est_live, (unsigned long long)w->samples, w->stacks);
 		cr_expect_gt(w->stacks, 0, "%s: no stack found (unwinding or symbols?)", w->name);
 		if (w->bytes >= 0.01 * total)
 			cr_expect_leq(fabs(w->est_bytes - w->bytes), 0.05 * w->bytes,
 				      "%s: estimated %.0f bytes, truth %.0f", w->name, w->est_bytes,
 				      w->bytes);
 		cr_expect_leq(fabs(w->est_calls - w->calls), 0.05 * w->calls,
-			      "%s: estimated %.0f calls, truth %.0f", w->name, w->est_calls, w->calls);
+			      "%s: estimated %.0f calls, truth %.0f", w->name, w->est_calls,
+			      w->calls);
 	}
 	/* >= 10 KiB: recorded with probability 1, so exact (no interval). */
-	for (const char *const *n = (const char *const[]){"site_large", "site_leak_large", NULL}; *n;
-	     n++) {
+	for (const char *const *n = (const char *const[]){"site_large", "site_leak_large", NULL};
+	     *n; n++) {
 		struct want *w = find(*n);
 		cr_expect_eq(w->samples, (uint64_t)w->calls, "%s: %llu samples of %.0f calls", *n,
 			     (unsigned long long)w->samples, w->calls);
@@ -182,8 +186,9 @@ static void check(const char *victim)
 		      "leak: estimated %.0f live bytes, truth %.0f", leak->est_live, leak->live);
 	for (int i = 0; i < nwant; i++)
 		if (wants[i].live == 0)
-			cr_expect_lt(wants[i].est_live, 1.0, "%s: %.0f bytes read as live, none are",
-				     wants[i].name, wants[i].est_live);
+			cr_expect_lt(wants[i].est_live, 1.0,
+				     "%s: %.0f bytes read as live, none are", wants[i].name,
+				     wants[i].est_live);
 	cr_expect_eq(p->freeset_full, 0);
 
 	tt_resolver_destroy(r);

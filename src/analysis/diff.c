@@ -52,8 +52,9 @@ static int collect(struct strtab *tab, int k, const struct tt_profile *p, struct
 
 /* The changes, largest first; NULL when out of memory. */
 static struct change *changes(const struct tt_profile *base, struct tt_resolver *rb,
-			      const struct tt_profile *cur, struct tt_resolver *rc, enum tt_sort_by by,
-			      struct strtab *tab, double *tb, double *tc, size_t *n)
+			      const struct tt_profile *cur, struct tt_resolver *rc,
+			      enum tt_sort_by by, struct strtab *tab, double *tb, double *tc,
+			      size_t *n)
 {
 	if (collect(tab, 0, base, rb, by, tb) || collect(tab, 1, cur, rc, by, tc))
 		return NULL;
@@ -109,7 +110,8 @@ int tt_diff_text(FILE *f, const struct tt_profile *base, struct tt_resolver *rb,
 	print_value(f, tc - tb, o->by, true);
 	if (tb > 0)
 		fprintf(f, ", %+.1f%%", 100.0 * (tc - tb) / tb);
-	fprintf(f, ")\n\nLargest changes by stack (top %zu of %zu)\n", top < n ? (size_t)top : n, n);
+	fprintf(f, ")\n\nLargest changes by stack (top %zu of %zu)\n", top < n ? (size_t)top : n,
+		n);
 	for (size_t i = 0; i < n && i < top; i++) {
 		fprintf(f, "#%-3zu ", i + 1);
 		print_value(f, ch[i].cur - ch[i].base, o->by, true);

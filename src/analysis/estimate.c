@@ -21,8 +21,6 @@
 #include "merge.h"
 #include "u64map.h"
 
-#define Z95 1.959963984540054
-
 struct site_acc {
 	uint64_t site;
 	uint64_t count, bytes; /* exact */
@@ -110,7 +108,8 @@ int tt_estimate(struct tt_profile *p)
 	unsigned nsampled = p->nstacks;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
-		struct site_acc *a = s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
+		struct site_acc *a =
+		    s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
 		if (!a)
 			continue;
 		a->y_bytes += s->ht_bytes;
@@ -123,7 +122,8 @@ int tt_estimate(struct tt_profile *p)
 	double var_bytes = 0, var_count = 0, peak_bytes = 0, peak_count = 0;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
-		struct site_acc *a = s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
+		struct site_acc *a =
+		    s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
 		double vb, vc;
 		if (a && a->y_bytes > 0 && a->y_count > 0) {
 			ratio((double)a->bytes, a->y_bytes, s->ht_bytes, a->a_bytes, s->var_bytes,
@@ -133,7 +133,8 @@ int tt_estimate(struct tt_profile *p)
 			/* Live and peak from the same samples, scaled by the site's
 			 * exact-to-sampled ratio: a site whose every block leaked comes
 			 * out exact. */
-			double kb = (double)a->bytes / a->y_bytes, kc = (double)a->count / a->y_count;
+			double kb = (double)a->bytes / a->y_bytes,
+			       kc = (double)a->count / a->y_count;
 			if (s->live_bytes > 0) {
 				double ht_var = s->live_var;
 				ratio((double)a->bytes, a->y_bytes, s->live_bytes, a->a_bytes,
@@ -157,8 +158,8 @@ int tt_estimate(struct tt_profile *p)
 			var_count += vc;
 			p->uncalibrated_stacks++;
 		}
-		s->alloc_bytes_ci = Z95 * sqrt(vb);
-		s->alloc_count_ci = Z95 * sqrt(vc);
+		s->alloc_bytes_ci = TT_Z95 * sqrt(vb);
+		s->alloc_count_ci = TT_Z95 * sqrt(vc);
 	}
 
 	/* Sites no sample reached (poisson sampling, or a lost event): their exact
@@ -194,9 +195,9 @@ int tt_estimate(struct tt_profile *p)
 	 * calibrated stacks live at that moment. */
 	p->peak_bytes = peak_bytes;
 	p->peak_count = peak_count;
-	p->alloc_bytes_ci = Z95 * sqrt(var_bytes);
-	p->alloc_count_ci = Z95 * sqrt(var_count);
-	p->live_bytes_ci = Z95 * sqrt(p->live_bytes_ci);
+	p->alloc_bytes_ci = TT_Z95 * sqrt(var_bytes);
+	p->alloc_count_ci = TT_Z95 * sqrt(var_count);
+	p->live_bytes_ci = TT_Z95 * sqrt(p->live_bytes_ci);
 	rc = 0;
 out:
 	for (unsigned i = 0; i < t->nprocs; i++) {

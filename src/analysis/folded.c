@@ -39,8 +39,8 @@ static bool append(char **buf, size_t *cap, size_t *len, const char *s, size_t n
 	return append_text(buf, cap, len, s, n, false);
 }
 
-long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_lines,
-		     char **buf, size_t *cap)
+long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_lines, char **buf,
+		     size_t *cap)
 {
 	const struct tt_rframe *fr;
 	unsigned n = tt_resolve_stack(r, s, &fr);
@@ -56,7 +56,8 @@ long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_
 		if (with_lines && fr[i].file) {
 			tt_rframe_where(&fr[i], wb, sizeof(wb));
 			if (!append(buf, cap, &len, " (", 2) ||
-			    !append(buf, cap, &len, wb, strlen(wb)) || !append(buf, cap, &len, ")", 1))
+			    !append(buf, cap, &len, wb, strlen(wb)) ||
+			    !append(buf, cap, &len, ")", 1))
 				return -1;
 		}
 	}

@@ -20,7 +20,7 @@ int tt_folded_write(const char *path, const struct tt_profile *p, struct tt_reso
 
 /* The folded text of stack s (root first, ';'-separated) into *buf (grown as
  * needed, caller frees). Returns its length, or -1 when out of memory. */
-long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_lines,
-		     char **buf, size_t *cap);
+long tt_folded_stack(struct tt_resolver *r, const struct tt_stack *s, bool with_lines, char **buf,
+		     size_t *cap);
 
 #endif /* TT_FOLDED_H */

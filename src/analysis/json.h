@@ -48,4 +48,17 @@ static inline void json_ci(FILE *f, double v, double ci, double lo_floor)
 	fputc(']', f);
 }
 
+/* ', "key": estimate' and ', "key": [lo, hi]': the fields after an object's first. */
+static inline void json_kv_est(FILE *f, const char *key, double v)
+{
+	fprintf(f, ", \"%s\": ", key);
+	json_est(f, v);
+}
+
+static inline void json_kv_ci(FILE *f, const char *key, double v, double ci, double lo_floor)
+{
+	fprintf(f, ", \"%s\": ", key);
+	json_ci(f, v, ci, lo_floor);
+}
+
 #endif /* TT_JSON_H */

@@ -100,9 +100,11 @@ int tt_profile_stack(struct tt_profile *pub, unsigned proc, const uint64_t *fram
 	if (!copy || u64map_put(&ms->by_hash, h, p->nstacks))
 		return -1;
 	memcpy(copy, frames, nframes * sizeof(*frames));
-	p->stacks[p->nstacks] = (struct tt_stack){
-	    .proc = proc, .nframes = nframes, .flags = flags, .frames = copy,
-	    .last_file = UINT32_MAX};
+	p->stacks[p->nstacks] = (struct tt_stack){.proc = proc,
+						  .nframes = nframes,
+						  .flags = flags,
+						  .frames = copy,
+						  .last_file = UINT32_MAX};
 	return (int)p->nstacks++;
 }
 
@@ -264,8 +266,8 @@ static struct live_entry *live_upsert(struct live_table *t, uint64_t key, bool *
  * global stack, since a file may define an id again later). */
 struct event {
 	unsigned tag;
-	int32_t stack;	   /* ALLOC: global stack index, -1 undefined */
-	uint32_t raw_id;   /* ALLOC: the file's stack id, for messages */
+	int32_t stack;	 /* ALLOC: global stack index, -1 undefined */
+	uint32_t raw_id; /* ALLOC: the file's stack id, for messages */
 	uint64_t ts, ptr, size;
 	double probability;
 	uint64_t offset; /* of its frame, for messages */
@@ -280,7 +282,7 @@ struct cursor {
 	unsigned thread; /* index in trace->threads */
 	unsigned proc;	 /* its process */
 	unsigned nids;
-	int32_t *ids; /* file-local stack id -> global index, -1 undefined */
+	int32_t *ids;	      /* file-local stack id -> global index, -1 undefined */
 	struct tt_record rec; /* decoder scratch */
 	unsigned head, len;
 	bool eof;
@@ -389,7 +391,8 @@ static int on_alloc(struct run *r, struct cursor *c)
 		return 0;
 	if (ev->stack < 0) {
 		char msg[160];
-		snprintf(msg, sizeof(msg), "offset %llu: alloc names stack %u, not defined before it",
+		snprintf(msg, sizeof(msg),
+			 "offset %llu: alloc names stack %u, not defined before it",
 			 (unsigned long long)ev->offset, ev->raw_id);
 		return fail_file(r, th->bin, msg);
 	}
@@ -521,17 +524,22 @@ static int fill(struct run *r, struct cursor *c)
 		switch (c->rec.tag) {
 		case TT_REC_ALLOC: {
 			uint32_t id = c->rec.alloc.stack_id;
-			*ev = (struct event){
-			    .tag = TT_REC_ALLOC, .stack = id < c->nids ? c->ids[id] : -1,
-			    .raw_id = id, .ts = c->rec.alloc.ts, .ptr = c->rec.alloc.ptr,
-			    .size = c->rec.alloc.size, .probability = c->rec.alloc.probability,
-			    .offset = c->rec.frame_offset};
+			*ev = (struct event){.tag = TT_REC_ALLOC,
+					     .stack = id < c->nids ? c->ids[id] : -1,
+					     .raw_id = id,
+					     .ts = c->rec.alloc.ts,
+					     .ptr = c->rec.alloc.ptr,
+					     .size = c->rec.alloc.size,
+					     .probability = c->rec.alloc.probability,
+					     .offset = c->rec.frame_offset};
 			c->len++;
 			break;
 		}
 		case TT_REC_FREE:
-			*ev = (struct event){.tag = TT_REC_FREE, .ts = c->rec.free.ts,
-					     .ptr = c->rec.free.ptr, .offset = c->rec.frame_offset};
+			*ev = (struct event){.tag = TT_REC_FREE,
+					     .ts = c->rec.free.ts,
+					     .ptr = c->rec.free.ptr,
+					     .offset = c->rec.frame_offset};
 			c->len++;
 			break;
 		case TT_REC_STACK:
@@ -634,7 +642,8 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 	for (unsigned i = 0; i < t->nthreads; i++)
 		/* With --thread, the other threads are read too: their frees of the
 		 * selected thread's blocks. */
-		if (t->threads[i].bin && (!r->p->filter.pid || t->threads[i].pid == r->p->filter.pid))
+		if (t->threads[i].bin &&
+		    (!r->p->filter.pid || t->threads[i].pid == r->p->filter.pid))
 			order[nfiles++] = i;
 	qsort_r(order, nfiles, sizeof(*order), cmp_start, t->threads);
 	for (;;) {
@@ -739,8 +748,10 @@ struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filt
 		p->hist[b].max = b + 1 < TT_HIST_BUCKETS ? (b ? (1ull << b) - 1 : 0) : UINT64_MAX;
 	}
 	if (trace->nprocs > LIVE_MAX_PROCS) {
-		snprintf(err, errcap, "%s: %u processes in one directory: more than %u; merge them "
-			 "one at a time with --pid", trace->dir, trace->nprocs, LIVE_MAX_PROCS);
+		snprintf(err, errcap,
+			 "%s: %u processes in one directory: more than %u; merge them "
+			 "one at a time with --pid",
+			 trace->dir, trace->nprocs, LIVE_MAX_PROCS);
 		tt_profile_destroy(p);
 		return NULL;
 	}

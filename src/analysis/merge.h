@@ -16,15 +16,16 @@
 #include "../common/format.h"
 #include "trace.h"
 
+#define TT_Z95		1.959963984540054 /* the normal quantile of a 95 % interval */
 #define TT_HIST_BUCKETS 40 /* sizes [2^i, 2^(i+1)), the first from 0, the last open */
 
 struct tt_stack {
 	unsigned proc; /* index in tt_trace.procs */
 	unsigned nframes;
-	uint32_t flags;	       /* TT_STACK_TRUNCATED */
+	uint32_t flags;		/* TT_STACK_TRUNCATED */
 	const uint64_t *frames; /* leaf first; frames[0] is the call site */
-	uint64_t first_ts;      /* first allocation from it (module map lookup) */
-	bool synthetic;	       /* made from a .freq site that no sample reached */
+	uint64_t first_ts;	/* first allocation from it (module map lookup) */
+	bool synthetic;		/* made from a .freq site that no sample reached */
 
 	/* Horvitz-Thompson sums over its sampled allocations (weight 1/p). */
 	double ht_bytes, ht_count;   /* sum size/p, sum 1/p */
@@ -36,7 +37,7 @@ struct tt_stack {
 	double alloc_bytes_ci, alloc_count_ci; /* 95 % half-widths */
 
 	double live_bytes, live_count, live_var; /* still allocated at the end */
-	double peak_bytes, peak_count;		  /* live at the global peak */
+	double peak_bytes, peak_count;		 /* live at the global peak */
 
 	unsigned nthreads; /* distinct threads that allocated from it */
 	int32_t *tids;	   /* the first TT_STACK_TIDS of them */
@@ -48,7 +49,7 @@ struct tt_stack {
 #define TT_STACK_TIDS 16
 
 struct tt_thread_stats {
-	bool selected; /* passes the --pid / --thread filter */
+	bool selected;		 /* passes the --pid / --thread filter */
 	uint64_t samples, frees; /* ALLOC and FREE records */
 	uint64_t emitted, recorded, dropped, dropped_bytes;
 	bool has_end, truncated;
@@ -56,7 +57,7 @@ struct tt_thread_stats {
 };
 
 struct tt_hist_bucket {
-	uint64_t min, max; /* sizes [min, max] */
+	uint64_t min, max;   /* sizes [min, max] */
 	double count, bytes; /* estimates (sum of 1/p, size/p) */
 	uint64_t samples;
 };
@@ -83,8 +84,8 @@ struct tt_profile {
 	uint64_t samples, sampled_bytes, frees_matched, frees_unmatched;
 	uint64_t exact_calls, exact_bytes; /* from .freq (selected threads) */
 	uint64_t dropped, dropped_bytes, untraced_allocs, untraced_bytes, freeset_full;
-	uint64_t events;	/* ALLOC + FREE records read */
-	uint64_t first_ts, last_ts; /* over the events */
+	uint64_t events;	       /* ALLOC + FREE records read */
+	uint64_t first_ts, last_ts;    /* over the events */
 	unsigned nthreads, nprocesses; /* selected */
 	unsigned calibrated_sites, uncalibrated_stacks;
 };
@@ -104,8 +105,8 @@ void tt_profile_destroy(struct tt_profile *p); /* NULL is a no-op */
 
 /* Intern a stack (merge.c): the index of the stack with these frames in process
  * proc, created when new; -1 when out of memory. */
-int tt_profile_stack(struct tt_profile *p, unsigned proc, const uint64_t *frames,
-		     unsigned nframes, uint32_t flags);
+int tt_profile_stack(struct tt_profile *p, unsigned proc, const uint64_t *frames, unsigned nframes,
+		     uint32_t flags);
 
 /* estimate.c: calibrate each stack's HT sums to its call site's exact totals and
  * fill the alloc_* estimates and intervals, the totals, and synthetic stacks for

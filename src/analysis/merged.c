@@ -14,8 +14,6 @@
 #include "folded.h"
 #include "pprof.h"
 
-#define MAX_INLINE 16
-
 static void hex(const uint8_t *b, unsigned n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -31,45 +29,46 @@ static int64_t rounded(double v)
 	return v >= 0.5 ? (int64_t)llround(v) : 0;
 }
 
-/* One pprof location per return address, its inline frames as lines. */
+/* The mapping fields of a location in module m; id: room for its hex build-id. */
+static void set_mapping(struct tt_pprof_location *l, const struct tt_module *m, char id[81])
+{
+	l->module = m->path;
+	l->module_start = m->start;
+	l->module_end = m->end;
+	l->module_offset = m->start - m->bias;
+	hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, id);
+	l->build_id = id;
+}
+
+/* One pprof location per return address, its inline frames as lines. The resolved
+ * stack (tracer frames already left out) lists each address's frames innermost
+ * first, the last of them the one not inlined: that ends a location. */
 static int add_stack(struct tt_pprof *pp, struct tt_resolver *r, const struct tt_stack *s,
 		     const int64_t values[TT_PPROF_VALUES])
 {
-	struct tt_pprof_location *locs = calloc(s->nframes ? s->nframes : 1, sizeof(*locs));
-	struct tt_pprof_line *lines = calloc((s->nframes ? s->nframes : 1) * MAX_INLINE,
-					     sizeof(*lines));
-	char (*ids)[81] = calloc(s->nframes ? s->nframes : 1, sizeof(*ids));
+	const struct tt_rframe *fr;
+	unsigned n = tt_resolve_stack(r, s, &fr);
+	if (!n)
+		return -1;
+	struct tt_pprof_location *locs = calloc(n, sizeof(*locs));
+	struct tt_pprof_line *lines = calloc(n, sizeof(*lines));
+	char(*ids)[81] = calloc(n, sizeof(*ids));
 	int rc = -1;
 	if (!locs || !lines || !ids)
 		goto out;
 	unsigned nlocs = 0;
-	for (unsigned i = 0; i < s->nframes; i++) {
-		struct tt_stack one = {.proc = s->proc, .nframes = 1, .frames = &s->frames[i],
-				       .first_ts = s->first_ts};
-		const struct tt_rframe *fr;
-		unsigned n = tt_resolve_stack(r, &one, &fr);
-		if (!n)
-			goto out;
-		if (fr[0].own && i > 0)
-			continue; /* the tracer's pthread_create wrapper, as in resolve.c */
+	for (unsigned k = 0; k < n;) {
 		struct tt_pprof_location *l = &locs[nlocs];
-		l->address = s->frames[i];
-		l->lines = &lines[nlocs * MAX_INLINE];
-		if (fr[0].mod) {
-			const struct tt_module *m = fr[0].mod;
-			l->module = m->path;
-			l->module_start = m->start;
-			l->module_end = m->end;
-			l->module_offset = m->start - m->bias;
-			hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, ids[nlocs]);
-			l->build_id = ids[nlocs];
-		}
-		for (unsigned k = 0; k < n && k < MAX_INLINE; k++) {
-			if (!fr[k].function && !fr[k].file)
-				continue;
-			lines[nlocs * MAX_INLINE + l->nlines++] = (struct tt_pprof_line){
-			    fr[k].function, fr[k].file, fr[k].line};
-		}
+		l->address = fr[k].addr;
+		l->lines = &lines[k];
+		if (fr[k].mod)
+			set_mapping(l, fr[k].mod, ids[nlocs]);
+		unsigned first = k;
+		do {
+			if (fr[k].function || fr[k].file)
+				lines[first + l->nlines++] =
+				    (struct tt_pprof_line){fr[k].function, fr[k].file, fr[k].line};
+		} while (fr[k++].inlined && k < n);
 		nlocs++;
 	}
 	rc = tt_pprof_add_sample(pp, locs, nlocs, values);
@@ -80,8 +79,8 @@ out:
 	return rc;
 }
 
-int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_resolver *r,
-		    char *err, size_t errcap)
+int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_resolver *r, char *err,
+		    size_t errcap)
 {
 	struct tt_pprof *pp = tt_pprof_create();
 	if (!pp) {
@@ -94,7 +93,8 @@ int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_reso
 		const struct tt_process *pr = &t->procs[i];
 		if (p->filter.pid && pr->pid != p->filter.pid)
 			continue;
-		snprintf(text, sizeof(text), "pid %d: %s; sampling %s (values are estimates of "
+		snprintf(text, sizeof(text),
+			 "pid %d: %s; sampling %s (values are estimates of "
 			 "the true totals, calibrated on exact call-site counts)",
 			 pr->pid, pr->cmdline[0] ? pr->cmdline : pr->exe, pr->mode);
 		tt_pprof_add_comment(pp, text);
@@ -114,10 +114,8 @@ int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_reso
 			if (strcmp(m->path, pr->exe))
 				continue;
 			char id[81];
-			hex(m->build_id, m->build_id_len < 40 ? m->build_id_len : 40, id);
-			struct tt_pprof_location l = {.module = m->path, .module_start = m->start,
-						      .module_end = m->end,
-						      .module_offset = m->start - m->bias, .build_id = id};
+			struct tt_pprof_location l = {0};
+			set_mapping(&l, m, id);
 			tt_pprof_add_mapping(pp, &l);
 			break;
 		}

@@ -14,7 +14,7 @@ int tt_merged_write(const char *outdir, const struct tt_profile *p, struct tt_re
 		    char *err, size_t errcap);
 
 /* The pprof profile alone (profile.pb.gz). */
-int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_resolver *r,
-		    char *err, size_t errcap);
+int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_resolver *r, char *err,
+		    size_t errcap);
 
 #endif /* TT_MERGED_H */

@@ -22,11 +22,11 @@ struct tt_pprof_line {
 
 /* One program address (pprof's Location) and the module (Mapping) holding it. */
 struct tt_pprof_location {
-	uint64_t address;     /* runtime address */
-	const char *module;   /* path; NULL when outside every known module */
+	uint64_t address;   /* runtime address */
+	const char *module; /* path; NULL when outside every known module */
 	uint64_t module_start, module_end, module_offset; /* [start, end) at runtime,
 							     file offset of start */
-	const char *build_id; /* hex; NULL or "" when unknown */
+	const char *build_id;				  /* hex; NULL or "" when unknown */
 	unsigned nlines;
 	const struct tt_pprof_line *lines; /* innermost first */
 };
@@ -49,8 +49,8 @@ void tt_pprof_set_time(struct tt_pprof *p, int64_t time_nanos, int64_t duration_
  * between samples; strings are copied into the profile's string table. Returns 0
  * or -1 when out of memory.
  */
-int tt_pprof_add_sample(struct tt_pprof *p, const struct tt_pprof_location *locs,
-			unsigned nlocs, const int64_t values[TT_PPROF_VALUES]);
+int tt_pprof_add_sample(struct tt_pprof *p, const struct tt_pprof_location *locs, unsigned nlocs,
+			const int64_t values[TT_PPROF_VALUES]);
 
 /* Register the mapping of where's module ahead of any sample: pprof takes the first
  * mapping for the main binary ("File:"). Returns 0 or -1 (memory). */

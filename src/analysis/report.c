@@ -55,7 +55,8 @@ static int cmp_metric(const void *a, const void *b, void *ctx)
 	double y = tt_stack_metric(&c->p->stacks[*(const unsigned *)b], c->by);
 	if (x != y)
 		return x > y ? -1 : 1;
-	return (*(const unsigned *)a > *(const unsigned *)b) - (*(const unsigned *)a < *(const unsigned *)b);
+	return (*(const unsigned *)a > *(const unsigned *)b) -
+	       (*(const unsigned *)a < *(const unsigned *)b);
 }
 
 unsigned *tt_report_order(const struct tt_profile *p, enum tt_sort_by by, unsigned *n)
@@ -231,24 +232,26 @@ static void text_header(FILE *f, const struct tt_profile *p)
 		p->nthreads, p->nthreads == 1 ? "" : "s",
 		p->filter.tid ? " (--thread filter)" : "");
 	if (p->dropped || p->untraced_allocs) {
-		fprintf(f, "\n!! DROPPED EVENTS: %s events lost (%s allocated in dropped "
-			   "allocations) because per-thread rings were full; %s allocations "
-			   "untraced.\n!! Allocation totals stay exact (call-site counts), but "
-			   "live and peak figures miss these events: rerun with a larger "
-			   "THAGTRACE_RING_KB.\n",
+		fprintf(f,
+			"\n!! DROPPED EVENTS: %s events lost (%s allocated in dropped "
+			"allocations) because per-thread rings were full; %s allocations "
+			"untraced.\n!! Allocation totals stay exact (call-site counts), but "
+			"live and peak figures miss these events: rerun with a larger "
+			"THAGTRACE_RING_KB.\n",
 			human_count((double)p->dropped, b1, sizeof(b1)),
 			human_bytes((double)p->dropped_bytes, b2, sizeof(b2)),
 			human_count((double)p->untraced_allocs, b3, sizeof(b3)));
 	}
 	if (p->freeset_full)
-		fprintf(f, "!! %s sampled allocations' frees could not be tracked (set of "
-			   "sampled pointers full): they read as live.\n",
+		fprintf(f,
+			"!! %s sampled allocations' frees could not be tracked (set of "
+			"sampled pointers full): they read as live.\n",
 			human_count((double)p->freeset_full, b1, sizeof(b1)));
 }
 
 static void text_totals(FILE *f, const struct tt_profile *p)
 {
-	char b1[64], b2[64], b3[64], b4[64];
+	char b1[64], b2[64], b3[64];
 	fprintf(f, "\nTotals (estimates with 95%% intervals; call-site figures are exact)\n");
 	fprintf(f, "  allocated    %s in %s calls", human_bytes(p->alloc_bytes, b1, sizeof(b1)),
 		human_count(p->alloc_count, b2, sizeof(b2)));
@@ -262,7 +265,6 @@ static void text_totals(FILE *f, const struct tt_profile *p)
 		human_bytes(p->live_bytes_ci, b2, sizeof(b2)),
 		human_count(p->live_count, b3, sizeof(b3)));
 	double at = seconds(p, p->peak_proc, p->peak_ts);
-	double t0 = seconds(p, p->peak_proc, p->first_ts);
 	fprintf(f, "  peak         %s in ~%s blocks", human_bytes(p->peak_bytes, b1, sizeof(b1)),
 		human_count(p->peak_count, b2, sizeof(b2)));
 	if (at >= 0 && p->peak_bytes > 0)
@@ -273,9 +275,6 @@ static void text_totals(FILE *f, const struct tt_profile *p)
 		human_count((double)p->frees_matched, b2, sizeof(b2)));
 	if (!p->exact_calls && p->samples)
 		fprintf(f, "  (no call-site counts (.freq): estimates are not calibrated)\n");
-	(void)t0;
-	(void)b3;
-	(void)b4;
 }
 
 static const char *by_title(enum tt_sort_by by)
@@ -310,7 +309,7 @@ static void text_stacks(FILE *f, const struct tt_profile *p, struct tt_resolver 
 		double v = tt_stack_metric(s, by);
 		double ci = by == TT_BY_BYTES	? s->alloc_bytes_ci
 			    : by == TT_BY_COUNT ? s->alloc_count_ci
-			    : by == TT_BY_LIVE	? 1.959963984540054 * sqrt(s->live_var)
+			    : by == TT_BY_LIVE	? TT_Z95 * sqrt(s->live_var)
 						: -1;
 		if (by == TT_BY_COUNT)
 			fprintf(f, "#%-3u %s calls", i + 1, human_count(v, b1, sizeof(b1)));
@@ -349,13 +348,14 @@ static void text_sites(FILE *f, const struct tt_profile *p, struct tt_resolver *
 	fprintf(f, "  %12s %14s %10s  %s\n", "bytes", "calls", "mean", "site");
 	for (size_t i = 0; i < n && i < top; i++) {
 		const struct tt_rframe *fr = site_frame(r, &rows[i]);
-		fprintf(f, "  %12s %14s %10s  %s %s\n",
-			human_bytes((double)rows[i].bytes, b1, sizeof(b1)),
-			human_count((double)rows[i].calls, b2, sizeof(b2)),
-			human_bytes(rows[i].calls ? (double)rows[i].bytes / (double)rows[i].calls : 0,
-				    b3, sizeof(b3)),
-			fr ? tt_rframe_name(fr, nb, sizeof(nb)) : "?",
-			fr ? tt_rframe_where(fr, wb, sizeof(wb)) : "");
+		fprintf(
+		    f, "  %12s %14s %10s  %s %s\n",
+		    human_bytes((double)rows[i].bytes, b1, sizeof(b1)),
+		    human_count((double)rows[i].calls, b2, sizeof(b2)),
+		    human_bytes(rows[i].calls ? (double)rows[i].bytes / (double)rows[i].calls : 0,
+				b3, sizeof(b3)),
+		    fr ? tt_rframe_name(fr, nb, sizeof(nb)) : "?",
+		    fr ? tt_rframe_where(fr, wb, sizeof(wb)) : "");
 	}
 	/* The thousand cuts: many calls, small blocks. */
 	qsort(rows, n, sizeof(*rows), cmp_site_calls);
@@ -427,9 +427,11 @@ static void text_histogram(FILE *f, const struct tt_profile *p)
 			continue;
 		char range[64];
 		if (h->max == UINT64_MAX)
-			snprintf(range, sizeof(range), ">= %s", human_bytes((double)h->min, b1, sizeof(b1)));
+			snprintf(range, sizeof(range), ">= %s",
+				 human_bytes((double)h->min, b1, sizeof(b1)));
 		else
-			snprintf(range, sizeof(range), "%s - %s", human_bytes((double)h->min, b1, sizeof(b1)),
+			snprintf(range, sizeof(range), "%s - %s",
+				 human_bytes((double)h->min, b1, sizeof(b1)),
 				 human_bytes((double)h->max, b2, sizeof(b2)));
 		fprintf(f, "  %21s %14s %12s %10s\n", range, human_count(h->count, b3, sizeof(b3)),
 			human_bytes(h->bytes, b4, sizeof(b4)),
@@ -447,12 +449,14 @@ static void text_notes(FILE *f, const struct tt_profile *p, struct tt_resolver *
 	for (unsigned i = 0; i < t->nnotes; i++)
 		fprintf(f, "  - %s\n", t->notes[i]);
 	if (missing)
-		fprintf(f, "  - %u module%s could not be read or did not match its build-id: "
-			   "frames there show as module+offset\n",
+		fprintf(f,
+			"  - %u module%s could not be read or did not match its build-id: "
+			"frames there show as module+offset\n",
 			missing, missing == 1 ? "" : "s");
 	if (p->uncalibrated_stacks)
-		fprintf(f, "  - %u stack%s had no exact call-site count to calibrate on "
-			   "(Horvitz-Thompson estimates)\n",
+		fprintf(f,
+			"  - %u stack%s had no exact call-site count to calibrate on "
+			"(Horvitz-Thompson estimates)\n",
 			p->uncalibrated_stacks, p->uncalibrated_stacks == 1 ? "" : "s");
 }
 
@@ -490,8 +494,8 @@ static void json_frames(FILE *f, struct tt_resolver *r, const struct tt_stack *s
 		json_str(f, fr[i].file);
 		fprintf(f, ", \"line\": %u, \"module\": ", fr[i].line);
 		json_str(f, fr[i].module);
-		fprintf(f, ", \"address\": \"0x%llx\", \"inlined\": %s}", (unsigned long long)fr[i].addr,
-			fr[i].inlined ? "true" : "false");
+		fprintf(f, ", \"address\": \"0x%llx\", \"inlined\": %s}",
+			(unsigned long long)fr[i].addr, fr[i].inlined ? "true" : "false");
 	}
 	fputs("]", f);
 }
@@ -501,26 +505,20 @@ static void json_stack(FILE *f, const struct tt_profile *p, struct tt_resolver *
 {
 	fputs("{", f);
 	json_frames(f, r, s);
-	fputs(", \"alloc_bytes\": ", f);
-	json_est(f, s->alloc_bytes);
-	fputs(", \"alloc_bytes_ci95\": ", f);
-	json_ci(f, s->alloc_bytes, s->alloc_bytes_ci, (double)s->sampled_bytes);
-	fputs(", \"alloc_count\": ", f);
-	json_est(f, s->alloc_count);
-	fputs(", \"alloc_count_ci95\": ", f);
-	json_ci(f, s->alloc_count, s->alloc_count_ci, (double)s->samples);
-	fputs(", \"live_bytes\": ", f);
-	json_est(f, s->live_bytes);
-	fputs(", \"live_bytes_ci95\": ", f);
-	json_ci(f, s->live_bytes, 1.959963984540054 * sqrt(s->live_var), 0);
-	fputs(", \"live_count\": ", f);
-	json_est(f, s->live_count);
-	fputs(", \"peak_bytes\": ", f);
-	json_est(f, s->peak_bytes);
+	json_kv_est(f, "alloc_bytes", s->alloc_bytes);
+	json_kv_ci(f, "alloc_bytes_ci95", s->alloc_bytes, s->alloc_bytes_ci,
+		   (double)s->sampled_bytes);
+	json_kv_est(f, "alloc_count", s->alloc_count);
+	json_kv_ci(f, "alloc_count_ci95", s->alloc_count, s->alloc_count_ci, (double)s->samples);
+	json_kv_est(f, "live_bytes", s->live_bytes);
+	json_kv_ci(f, "live_bytes_ci95", s->live_bytes, TT_Z95 * sqrt(s->live_var), 0);
+	json_kv_est(f, "live_count", s->live_count);
+	json_kv_est(f, "peak_bytes", s->peak_bytes);
 	fprintf(f, ", \"share\": %.6f", p->alloc_bytes > 0 ? s->alloc_bytes / p->alloc_bytes : 0.0);
 	fprintf(f, ", \"samples\": %llu, \"pid\": %d, \"truncated\": %s, \"synthetic\": %s",
 		(unsigned long long)s->samples, p->trace->procs[s->proc].pid,
-		(s->flags & TT_STACK_TRUNCATED) ? "true" : "false", s->synthetic ? "true" : "false");
+		(s->flags & TT_STACK_TRUNCATED) ? "true" : "false",
+		s->synthetic ? "true" : "false");
 	fprintf(f, ", \"threads_total\": %u, \"threads\": [", s->nthreads);
 	for (unsigned i = 0; i < s->nthreads && i < TT_STACK_TIDS; i++)
 		fprintf(f, "%s%d", i ? ", " : "", s->tids[i]);
@@ -549,8 +547,9 @@ static void json_sites(FILE *f, const struct tt_profile *p, struct tt_resolver *
 			"\"small\": %s}",
 			(unsigned long long)rows[i].site, p->trace->procs[rows[i].proc].pid,
 			(unsigned long long)rows[i].calls, (unsigned long long)rows[i].bytes,
-			rows[i].calls && rows[i].bytes < (uint64_t)SMALL_SITE * rows[i].calls ? "true"
-											       : "false");
+			rows[i].calls && rows[i].bytes < (uint64_t)SMALL_SITE * rows[i].calls
+			    ? "true"
+			    : "false");
 	}
 	fputs("]", f);
 	free(rows);
@@ -585,7 +584,8 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 			continue;
 		int64_t start, dur;
 		tt_process_span(pr, &start, &dur);
-		fprintf(f, "%s{\"pid\": %d, \"ppid\": %d, \"exe\": ", k++ ? ", " : "", pr->pid, pr->ppid);
+		fprintf(f, "%s{\"pid\": %d, \"ppid\": %d, \"exe\": ", k++ ? ", " : "", pr->pid,
+			pr->ppid);
 		json_str(f, pr->exe);
 		fputs(", \"cmdline\": ", f);
 		json_str(f, pr->cmdline);
@@ -606,33 +606,28 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 
 	fputs(",\n \"totals\": {\"alloc_bytes\": ", f);
 	json_est(f, p->alloc_bytes);
-	fputs(", \"alloc_bytes_ci95\": ", f);
-	json_ci(f, p->alloc_bytes, p->alloc_bytes_ci, (double)p->sampled_bytes);
-	fputs(", \"alloc_count\": ", f);
-	json_est(f, p->alloc_count);
-	fputs(", \"live_bytes\": ", f);
-	json_est(f, p->live_bytes);
-	fputs(", \"live_bytes_ci95\": ", f);
-	json_ci(f, p->live_bytes, p->live_bytes_ci, 0);
-	fputs(", \"live_count\": ", f);
-	json_est(f, p->live_count);
-	fputs(", \"peak_bytes\": ", f);
-	json_est(f, p->peak_bytes);
-	fputs(", \"peak_count\": ", f);
-	json_est(f, p->peak_count);
+	json_kv_ci(f, "alloc_bytes_ci95", p->alloc_bytes, p->alloc_bytes_ci,
+		   (double)p->sampled_bytes);
+	json_kv_est(f, "alloc_count", p->alloc_count);
+	json_kv_est(f, "live_bytes", p->live_bytes);
+	json_kv_ci(f, "live_bytes_ci95", p->live_bytes, p->live_bytes_ci, 0);
+	json_kv_est(f, "live_count", p->live_count);
+	json_kv_est(f, "peak_bytes", p->peak_bytes);
+	json_kv_est(f, "peak_count", p->peak_count);
 	double at = seconds(p, p->peak_proc, p->peak_ts);
 	fprintf(f, ", \"peak_time_s\": %.6f", at > 0 ? at : 0.0);
-	fprintf(f,
-		", \"samples\": %llu, \"events\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, "
-		"\"untraced_allocs\": %llu, \"untraced_bytes\": %llu, \"freeset_full\": %llu, "
-		"\"exact_calls\": %llu, \"exact_bytes\": %llu, \"frees_matched\": %llu, "
-		"\"frees_unmatched\": %llu, \"threads\": %u, \"processes\": %u}",
-		(unsigned long long)p->samples, (unsigned long long)p->events,
-		(unsigned long long)p->dropped, (unsigned long long)p->dropped_bytes,
-		(unsigned long long)p->untraced_allocs, (unsigned long long)p->untraced_bytes,
-		(unsigned long long)p->freeset_full, (unsigned long long)p->exact_calls,
-		(unsigned long long)p->exact_bytes, (unsigned long long)p->frees_matched,
-		(unsigned long long)p->frees_unmatched, p->nthreads, p->nprocesses);
+	fprintf(
+	    f,
+	    ", \"samples\": %llu, \"events\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, "
+	    "\"untraced_allocs\": %llu, \"untraced_bytes\": %llu, \"freeset_full\": %llu, "
+	    "\"exact_calls\": %llu, \"exact_bytes\": %llu, \"frees_matched\": %llu, "
+	    "\"frees_unmatched\": %llu, \"threads\": %u, \"processes\": %u}",
+	    (unsigned long long)p->samples, (unsigned long long)p->events,
+	    (unsigned long long)p->dropped, (unsigned long long)p->dropped_bytes,
+	    (unsigned long long)p->untraced_allocs, (unsigned long long)p->untraced_bytes,
+	    (unsigned long long)p->freeset_full, (unsigned long long)p->exact_calls,
+	    (unsigned long long)p->exact_bytes, (unsigned long long)p->frees_matched,
+	    (unsigned long long)p->frees_unmatched, p->nthreads, p->nprocesses);
 
 	json_stack_list(f, p, r, "stacks", o->by, o->top);
 	json_sites(f, p, r);
@@ -649,15 +644,14 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 		const struct tt_hist_bucket *h = &p->hist[i];
 		if (!h->samples)
 			continue;
-		fprintf(f, "%s{\"min\": %llu, \"max\": ", k++ ? ", " : "", (unsigned long long)h->min);
+		fprintf(f, "%s{\"min\": %llu, \"max\": ", k++ ? ", " : "",
+			(unsigned long long)h->min);
 		if (h->max == UINT64_MAX)
 			fputs("null", f);
 		else
 			fprintf(f, "%llu", (unsigned long long)h->max);
-		fputs(", \"count\": ", f);
-		json_est(f, h->count);
-		fputs(", \"bytes\": ", f);
-		json_est(f, h->bytes);
+		json_kv_est(f, "count", h->count);
+		json_kv_est(f, "bytes", h->bytes);
 		fprintf(f, ", \"samples\": %llu}", (unsigned long long)h->samples);
 	}
 	fputs("]", f);
@@ -669,11 +663,13 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 		const struct tt_thread_stats *st = &p->threads[i];
 		if (!st->selected)
 			continue;
-		fprintf(f, "%s\n  {\"pid\": %d, \"tid\": %d, \"name\": ", k++ ? "," : "", th->pid, th->tid);
+		fprintf(f, "%s\n  {\"pid\": %d, \"tid\": %d, \"name\": ", k++ ? "," : "", th->pid,
+			th->tid);
 		json_str(f, th->name);
 		fprintf(f,
 			", \"alloc_bytes\": %llu, \"alloc_count\": %llu, \"samples\": %llu, "
-			"\"frees\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, \"clean_end\": %s, "
+			"\"frees\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, "
+			"\"clean_end\": %s, "
 			"\"truncated\": %s}",
 			(unsigned long long)th->freq_bytes, (unsigned long long)th->freq_count,
 			(unsigned long long)st->samples, (unsigned long long)st->frees,

@@ -365,8 +365,8 @@ static bool sym_cache_grow(struct tt_symbolizer *s)
 }
 
 /* Appends a frame to the symbolizer's frame store; false when out of memory. */
-static bool sym_push(struct tt_symbolizer *s, const char *function, const char *file,
-		     unsigned line, bool inlined)
+static bool sym_push(struct tt_symbolizer *s, const char *function, const char *file, unsigned line,
+		     bool inlined)
 {
 	if (s->nframes == s->frames_cap) {
 		size_t cap = s->frames_cap ? s->frames_cap * 2 : 1024;
@@ -377,10 +377,10 @@ static bool sym_push(struct tt_symbolizer *s, const char *function, const char *
 		s->frames_cap = cap;
 	}
 	s->frames[s->nframes++] = (struct tt_sym_frame){
-		.function = function,
-		.file = file,
-		.line = file ? line : 0,
-		.inlined = inlined,
+	    .function = function,
+	    .file = file,
+	    .line = file ? line : 0,
+	    .inlined = inlined,
 	};
 	return true;
 }
@@ -528,10 +528,10 @@ struct tt_symbolizer *tt_symbolizer_create(const char *debug_root)
 	 * name next to the module, in its .debug/ and under <root>/<its directory>.
 	 */
 	s->callbacks = (Dwfl_Callbacks){
-		.find_elf = dwfl_build_id_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-		.section_address = dwfl_offline_section_address,
-		.debuginfo_path = &s->debuginfo_path,
+	    .find_elf = dwfl_build_id_find_elf,
+	    .find_debuginfo = dwfl_standard_find_debuginfo,
+	    .section_address = dwfl_offline_section_address,
+	    .debuginfo_path = &s->debuginfo_path,
 	};
 	return s;
 }
@@ -604,7 +604,7 @@ unsigned tt_symbolize(struct tt_symbolizer *s, const char *path, const uint8_t *
 			i = (i + 1) & mask;
 		e = &s->cache[i];
 		*e = (struct sym_entry){
-			.addr = addr, .module = module, .first = (uint32_t)first, .count = count};
+		    .addr = addr, .module = module, .first = (uint32_t)first, .count = count};
 		s->cache_used++;
 	}
 

@@ -47,20 +47,20 @@ struct tt_process {
 	unsigned nanchors, nmaps;
 	struct tt_anchor *anchors; /* in file order (time order) */
 	struct tt_modmap *maps;	   /* in time order */
-	bool has_end; /* PROCESS_END present: tracing stopped cleanly */
+	bool has_end;		   /* PROCESS_END present: tracing stopped cleanly */
 	uint64_t end_threads, end_emitted, end_recorded, end_dropped;
 	uint64_t untraced_allocs, untraced_bytes, untraced_frees, freeset_full;
 };
 
 struct tt_thread {
-	unsigned proc;	     /* index in tt_trace.procs */
-	const char *bin;     /* path; NULL when only the .freq exists */
-	const char *freq;    /* path; NULL when only the .bin exists */
+	unsigned proc;	  /* index in tt_trace.procs */
+	const char *bin;  /* path; NULL when only the .freq exists */
+	const char *freq; /* path; NULL when only the .bin exists */
 	int32_t pid, tid;
 	char name[32];
 	uint64_t start; /* ticks: registration (THREAD record) */
 	unsigned nsites;
-	struct tt_site *sites; /* exact, last cumulative SITE record per site */
+	struct tt_site *sites;		 /* exact, last cumulative SITE record per site */
 	uint64_t freq_count, freq_bytes; /* sums over sites */
 	bool freq_truncated;
 };
@@ -99,7 +99,6 @@ void tt_process_span(const struct tt_process *p, int64_t *start_real_ns, int64_t
 
 /* The module of process p holding runtime address addr at time ts (ticks; 0 when
  * unknown: the latest map holding it), or NULL. */
-const struct tt_module *tt_process_module(const struct tt_process *p, uint64_t addr,
-					  uint64_t ts);
+const struct tt_module *tt_process_module(const struct tt_process *p, uint64_t addr, uint64_t ts);
 
 #endif /* TT_TRACE_H */

@@ -20,12 +20,12 @@
 #include "../../src/core/meta.h"
 #include "../../src/core/sink.h"
 
-#define PID 4242
-#define TID_MAIN 4242
+#define PID	   4242
+#define TID_MAIN   4242
 #define TID_WORKER 4243
-#define BASE 1000000000ull /* ticks; the clock is "monotonic", ticks = ns */
-#define REALTIME 1700000000000000000ull
-#define PTR(i) (0x7f0000010000ull + 0x100ull * (i))
+#define BASE	   1000000000ull /* ticks; the clock is "monotonic", ticks = ns */
+#define REALTIME   1700000000000000000ull
+#define PTR(i)	   (0x7f0000010000ull + 0x100ull * (i))
 
 /* leaf first */
 static const uint64_t s1[] = {0x401100, 0x402200, 0x403300}; /* p = 1 */

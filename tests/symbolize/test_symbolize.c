@@ -188,8 +188,8 @@ Test(symbolize, inline_chain)
 
 	/* cap 1 keeps the innermost; cap 0 writes nothing. */
 	struct tt_sym_frame one;
-	n = tt_symbolize(s, fixture_path("libsymfix.so"), id, idlen,
-			 call_site_of("fixture_outer"), true, &one, 1);
+	n = tt_symbolize(s, fixture_path("libsymfix.so"), id, idlen, call_site_of("fixture_outer"),
+			 true, &one, 1);
 	cr_assert_eq(n, 1);
 	cr_expect_eq(one.function, f[0].function);
 	cr_expect_eq(tt_symbolize(s, fixture_path("libsymfix.so"), id, idlen,
@@ -247,8 +247,8 @@ Test(symbolize, stripped_names_from_dynsym)
 	cr_expect_str_eq(f[0].function, "fixture_outer");
 	cr_expect_eq(f[0].inlined, false);
 
-	n = tt_symbolize(s, stripped, id, idlen, fixture_symbol("_ZN2tt7fixture3addEii"), false,
-			 f, MAX_FRAMES);
+	n = tt_symbolize(s, stripped, id, idlen, fixture_symbol("_ZN2tt7fixture3addEii"), false, f,
+			 MAX_FRAMES);
 	cr_assert_eq(n, 1);
 	cr_assert_not_null(f[0].function);
 	cr_expect_str_eq(f[0].function, "tt::fixture::add(int, int)");
@@ -297,8 +297,8 @@ Test(symbolize, build_id_mismatch_is_missing)
 	cr_expect_eq(tt_symbolizer_missing_modules(s), 1);
 
 	/* No recorded build-id: the path is trusted. */
-	unsigned n = tt_symbolize(s, rebuilt, NULL, 0, call_site_of("fixture_plain"), true, f,
-				  MAX_FRAMES);
+	unsigned n =
+	    tt_symbolize(s, rebuilt, NULL, 0, call_site_of("fixture_plain"), true, f, MAX_FRAMES);
 	cr_assert_eq(n, 1);
 	cr_assert_not_null(f[0].function);
 	cr_expect_str_eq(f[0].function, "fixture_plain");
@@ -317,8 +317,8 @@ Test(symbolize, build_id_mismatch_uses_debug_file)
 	char rebuilt[4096];
 	snprintf(rebuilt, sizeof(rebuilt), "%s", fixture_path("libsymfix_rebuilt.so"));
 
-	unsigned n = tt_symbolize(s, rebuilt, id, idlen, call_site_of("fixture_plain"), true, f,
-				  MAX_FRAMES);
+	unsigned n =
+	    tt_symbolize(s, rebuilt, id, idlen, call_site_of("fixture_plain"), true, f, MAX_FRAMES);
 	cr_assert_eq(n, 1);
 	check_frame(&f[0], "fixture_plain", source_line("plain_call"), false);
 	cr_expect_eq(tt_symbolizer_missing_modules(s), 0);
@@ -438,8 +438,10 @@ Test(symbolize, cache_returns_same_strings)
 	struct tt_sym_frame a[MAX_FRAMES], b[MAX_FRAMES];
 	const char *path = fixture_path("libsymfix.so");
 	uint64_t addrs[4] = {
-		call_site_of("fixture_plain"), call_site_of("fixture_outer"),
-		fixture_symbol("fixture_leaf"), fixture_symbol("_ZN2tt7fixture3addEii"),
+	    call_site_of("fixture_plain"),
+	    call_site_of("fixture_outer"),
+	    fixture_symbol("fixture_leaf"),
+	    fixture_symbol("_ZN2tt7fixture3addEii"),
 	};
 
 	unsigned na = tt_symbolize(s, path, id, idlen, addrs[1], true, a, MAX_FRAMES);
@@ -463,8 +465,8 @@ Test(symbolize, cache_returns_same_strings)
 	double t0 = now_s();
 	unsigned long frames = 0;
 	for (unsigned i = 0; i < 1000000; i++)
-		frames += tt_symbolize(s, copy, id, idlen, addrs[i & 3], (i & 3) < 2, b,
-				       MAX_FRAMES);
+		frames +=
+		    tt_symbolize(s, copy, id, idlen, addrs[i & 3], (i & 3) < 2, b, MAX_FRAMES);
 	double dt = now_s() - t0;
 	cr_log_info("1e6 cached lookups: %.1f ms (%.0f ns each)", dt * 1e3, dt * 1e3);
 	cr_expect_eq(frames, 1000000ul + 250000ul); /* fixture_outer's answer is 2 frames */

@@ -19,11 +19,9 @@ struct want {
 
 enum { TINY, SMALL, MEDIUM, LARGE, CALLER_A, CALLER_B, LEAK, LEAK_LARGE, XTHREAD, NWANT };
 static struct want want[NWANT] = {
-    [TINY] = {"site_tiny"},	    [SMALL] = {"site_small"},
-    [MEDIUM] = {"site_medium"},	    [LARGE] = {"site_large"},
-    [CALLER_A] = {"caller_a"},	    [CALLER_B] = {"caller_b"},
-    [LEAK] = {"site_leak"},	    [LEAK_LARGE] = {"site_leak_large"},
-    [XTHREAD] = {"site_xthread"},
+    [TINY] = {"site_tiny"},   [SMALL] = {"site_small"},		  [MEDIUM] = {"site_medium"},
+    [LARGE] = {"site_large"}, [CALLER_A] = {"caller_a"},	  [CALLER_B] = {"caller_b"},
+    [LEAK] = {"site_leak"},   [LEAK_LARGE] = {"site_leak_large"}, [XTHREAD] = {"site_xthread"},
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -41,20 +39,49 @@ static size_t between(size_t lo, size_t hi)
 }
 
 /* Each site is one call of malloc in its own function: the .freq call site. */
-NOINLINE void *site_tiny(size_t n) { return malloc(n); }
-NOINLINE void *site_small(size_t n) { return malloc(n); }
-NOINLINE void *site_medium(size_t n) { return malloc(n); }
-NOINLINE void *site_large(size_t n) { return malloc(n); }
-NOINLINE void *site_leak(size_t n) { return malloc(n); }
-NOINLINE void *site_leak_large(size_t n) { return malloc(n); }
-NOINLINE void *site_xthread(size_t n) { return malloc(n); }
+NOINLINE void *site_tiny(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_small(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_medium(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_large(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_leak(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_leak_large(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *site_xthread(size_t n)
+{
+	return malloc(n);
+}
 /* One site, two callers: two stacks sharing the site's exact total. */
-NOINLINE void *wrapped(size_t n) { return malloc(n); }
-NOINLINE void *caller_a(size_t n) { return wrapped(n); }
-NOINLINE void *caller_b(size_t n) { return wrapped(n); }
+NOINLINE void *wrapped(size_t n)
+{
+	return malloc(n);
+}
+NOINLINE void *caller_a(size_t n)
+{
+	return wrapped(n);
+}
+NOINLINE void *caller_b(size_t n)
+{
+	return wrapped(n);
+}
 
-static void churn(void *(*fn)(size_t), struct want *w, unsigned long calls, size_t lo,
-		  size_t hi)
+static void churn(void *(*fn)(size_t), struct want *w, unsigned long calls, size_t lo, size_t hi)
 {
 	for (unsigned long i = 0; i < calls; i++) {
 		size_t n = between(lo, hi);
