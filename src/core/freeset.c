@@ -1,37 +1,65 @@
 /* SPDX-License-Identifier: MIT */
-/* Live sampled pointers: counting filter plus lock-free linear-probing set. */
+/* Live sampled pointers: counting filter plus a lock-free two-level set of cache-line
+ * buckets. */
 #include "freeset.h"
 
-#include <string.h>
 #include <sys/mman.h>
 
 #include "thagtrace.h"
 
-_Atomic(_Atomic uint8_t *) freeset_filter;
-static _Atomic uintptr_t *slots;
-static _Atomic uint64_t live, overflows;
+#define GATE_BYTES   ((1ull << FREESET_GATE_LOG) * sizeof(uint16_t))
+#define FILTER_BYTES (1ull << FREESET_FILTER_LOG)
+#define BUCKET_BYTES (FREESET_BUCKET * sizeof(uintptr_t))
+#define L0_BYTES     ((1ull << FREESET_L0_LOG) * BUCKET_BYTES)
+#define L1_BYTES     ((1ull << FREESET_L1_LOG) * BUCKET_BYTES)
+#define HOT_BYTES    (2ull << 20) /* filter + level 0: one huge page */
+_Static_assert(GATE_BYTES + FILTER_BYTES + L0_BYTES <= HOT_BYTES,
+	       "the filters and level 0 share 2 MiB");
 
-#define SLOTS	  (1ull << FREESET_SLOTS_LOG)
-#define MAX_LIVE  (SLOTS / 4 * 3)
-#define MAX_PROBE 4096u
+_Atomic(_Atomic uint8_t *) freeset_filter;
+static _Atomic uint16_t *gate_filter;
+static _Atomic uint16_t no_gate[1u << FREESET_GATE_LOG]; /* zeros; read, never written */
+_Atomic(_Atomic uint16_t *) freeset_gate = no_gate;
+static _Atomic uintptr_t *level0, *level1;
+static _Atomic bool level1_used; /* sticky until clear: lookups may skip level 1 */
+static _Atomic uint64_t overflows;
+
+/* 2 MiB aligned, so the kernel can back it with one huge page. */
+static void *map_hot(void)
+{
+	size_t len = 2 * HOT_BYTES;
+	unsigned char *m =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ((uintptr_t)m + HOT_BYTES - 1) & ~(uintptr_t)(HOT_BYTES - 1);
+	if (start > (uintptr_t)m)
+		munmap(m, start - (uintptr_t)m);
+	munmap((void *)(start + HOT_BYTES), (uintptr_t)m + len - (start + HOT_BYTES));
+#ifdef MADV_HUGEPAGE
+	madvise((void *)start, HOT_BYTES, MADV_HUGEPAGE);
+#endif
+	return (void *)start;
+}
 
 int freeset_init(void)
 {
 	if (load_acquire(&freeset_filter))
 		return 0;
-	size_t fbytes = 1ull << FREESET_FILTER_LOG, sbytes = SLOTS * sizeof(uintptr_t);
-	void *f = mmap(NULL, fbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	void *s = mmap(NULL, sbytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (f == MAP_FAILED || s == MAP_FAILED) {
-		if (f != MAP_FAILED)
-			munmap(f, fbytes);
-		if (s != MAP_FAILED)
-			munmap(s, sbytes);
+	unsigned char *hot = map_hot();
+	void *l1 = mmap(NULL, L1_BYTES, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!hot || l1 == MAP_FAILED) {
+		if (hot)
+			munmap(hot, HOT_BYTES);
+		if (l1 != MAP_FAILED)
+			munmap(l1, L1_BYTES);
 		return THAGTRACE_ENOMEM;
 	}
-	slots = s;
-	store_release(&freeset_filter, (_Atomic uint8_t *)f);
+	gate_filter = (_Atomic uint16_t *)hot;
+	level0 = (_Atomic uintptr_t *)(hot + GATE_BYTES + FILTER_BYTES);
+	level1 = l1;
+	store_release(&freeset_filter, (_Atomic uint8_t *)(hot + GATE_BYTES));
 	return 0;
 }
 
@@ -41,54 +69,97 @@ void freeset_clear(void)
 	if (!f)
 		return;
 	/* Give the pages back rather than write zeros over them. */
-	madvise((void *)f, 1ull << FREESET_FILTER_LOG, MADV_DONTNEED);
-	madvise((void *)slots, SLOTS * sizeof(uintptr_t), MADV_DONTNEED);
-	store_relaxed(&live, 0);
+	madvise((void *)gate_filter, HOT_BYTES, MADV_DONTNEED);
+	if (load_relaxed(&level1_used))
+		madvise((void *)level1, L1_BYTES, MADV_DONTNEED);
+	store_relaxed(&level1_used, false);
 	store_relaxed(&overflows, 0);
 }
 
-/* Saturating counter steps: a counter at 255 stays there (only more positives). */
-static void filter_inc(_Atomic uint8_t *c)
+void freeset_gate_open(bool record_all)
 {
-	uint8_t v = load_relaxed(c);
-	while (v != 255 && !atomic_compare_exchange_weak_explicit(
-			       c, &v, (uint8_t)(v + 1), memory_order_release, memory_order_relaxed))
-		;
+	store_release(&freeset_gate, record_all ? NULL : gate_filter);
 }
 
-static void filter_dec(_Atomic uint8_t *c)
+void freeset_gate_close(void)
 {
-	uint8_t v = load_relaxed(c);
-	while (v != 255 && v != 0 &&
-	       !atomic_compare_exchange_weak_explicit(c, &v, (uint8_t)(v - 1), memory_order_release,
-						      memory_order_relaxed))
-		;
+	store_release(&freeset_gate, no_gate);
+}
+
+/* Bucket w of h's window in a level of 2^log buckets. */
+static inline _Atomic uintptr_t *bucket_of(_Atomic uintptr_t *level, unsigned log, uint64_t h,
+					   unsigned w)
+{
+	uint64_t b = ((h >> (64 - log)) + w) & ((1ull << log) - 1);
+	return &level[b * FREESET_BUCKET];
+}
+
+/*
+ * The fine filter's counter of h is also its home bucket in level 1 (the same top
+ * bits, and level 0's home is a prefix of them): the pointers it counts all live in
+ * those two windows, so it never passes 2 * 8 * FREESET_WINDOW = 64 (plus inserts
+ * in flight that are about to give up), far from wrapping at 256. A gate counter
+ * covers 2^(19 - 14) = 32 of them: at most 2048, in 16 bits. Plain atomic adds
+ * then, no saturation loop.
+ */
+_Static_assert(FREESET_FILTER_LOG == FREESET_L1_LOG && FREESET_L0_LOG <= FREESET_L1_LOG &&
+		   FREESET_GATE_LOG <= FREESET_FILTER_LOG,
+	       "a filter counter covers one level-1 home, a gate counter whole filter counters");
+
+static void counters_add(_Atomic uint8_t *f, uint64_t h, int d)
+{
+	atomic_fetch_add_explicit(&gate_filter[h >> (64 - FREESET_GATE_LOG)], (uint16_t)d,
+				  memory_order_release);
+	atomic_fetch_add_explicit(&f[h >> (64 - FREESET_FILTER_LOG)], (uint8_t)d,
+				  memory_order_release);
+}
+
+static bool window_put(_Atomic uintptr_t *level, unsigned log, uint64_t h, uintptr_t p)
+{
+	for (unsigned w = 0; w < FREESET_WINDOW; w++) {
+		_Atomic uintptr_t *b = bucket_of(level, log, h, w);
+		for (unsigned i = 0; i < FREESET_BUCKET; i++) {
+			uintptr_t v = load_relaxed(&b[i]);
+			if (v == 0 && atomic_compare_exchange_strong_explicit(
+					  &b[i], &v, p, memory_order_release, memory_order_relaxed))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool window_take(_Atomic uintptr_t *level, unsigned log, uint64_t h, uintptr_t p)
+{
+	for (unsigned w = 0; w < FREESET_WINDOW; w++) {
+		_Atomic uintptr_t *b = bucket_of(level, log, h, w);
+		for (unsigned i = 0; i < FREESET_BUCKET; i++) {
+			uintptr_t v = p;
+			if (load_relaxed(&b[i]) == p &&
+			    atomic_compare_exchange_strong_explicit(
+				&b[i], &v, 0, memory_order_acq_rel, memory_order_relaxed))
+				return true;
+		}
+	}
+	return false;
 }
 
 bool freeset_insert(uintptr_t p)
 {
 	_Atomic uint8_t *f = load_relaxed(&freeset_filter);
-	if (!f || p <= FREESET_TOMB)
+	if (!f || p == 0)
 		return false;
-	if (fetch_add_relaxed(&live, 1) >= MAX_LIVE) {
-		fetch_add_relaxed(&live, (uint64_t)-1);
-		fetch_add_relaxed(&overflows, 1);
-		return false;
-	}
 	uint64_t h = freeset_hash(p);
-	/* The filter first: a concurrent free of p (cannot happen before we return)
-	 * would otherwise see a negative. */
-	filter_inc(&f[h >> (64 - FREESET_FILTER_LOG)]);
-	uint64_t i = h >> (64 - FREESET_SLOTS_LOG);
-	for (unsigned probe = 0; probe < MAX_PROBE; probe++, i = (i + 1) & (SLOTS - 1)) {
-		uintptr_t v = load_relaxed(&slots[i]);
-		if ((v == 0 || v == FREESET_TOMB) &&
-		    atomic_compare_exchange_strong_explicit(&slots[i], &v, p, memory_order_release,
-							    memory_order_relaxed))
-			return true;
-	}
-	filter_dec(&f[h >> (64 - FREESET_FILTER_LOG)]);
-	fetch_add_relaxed(&live, (uint64_t)-1);
+	/* The filters first, so that p is never in the set behind a zero counter. */
+	counters_add(f, h, 1);
+	if (window_put(level0, FREESET_L0_LOG, h, p))
+		return true;
+	/* Published before p is there: a lookup that finds level 0 without p then
+	 * looks in level 1 (p's free is ordered after this insert returns). */
+	if (!load_relaxed(&level1_used))
+		store_release(&level1_used, true);
+	if (window_put(level1, FREESET_L1_LOG, h, p))
+		return true;
+	counters_add(f, h, -1);
 	fetch_add_relaxed(&overflows, 1);
 	return false;
 }
@@ -96,28 +167,14 @@ bool freeset_insert(uintptr_t p)
 bool freeset_remove(uintptr_t p)
 {
 	_Atomic uint8_t *f = load_relaxed(&freeset_filter);
-	if (!f || p <= FREESET_TOMB)
+	if (!f || p == 0)
 		return false;
 	uint64_t h = freeset_hash(p);
-	uint64_t i = h >> (64 - FREESET_SLOTS_LOG);
-	for (unsigned probe = 0; probe < MAX_PROBE; probe++, i = (i + 1) & (SLOTS - 1)) {
-		uintptr_t v = load_acquire(&slots[i]);
-		if (v == 0)
-			return false; /* the end of p's probe run */
-		if (v == p && atomic_compare_exchange_strong_explicit(&slots[i], &v, FREESET_TOMB,
-								      memory_order_acq_rel,
-								      memory_order_relaxed)) {
-			filter_dec(&f[h >> (64 - FREESET_FILTER_LOG)]);
-			fetch_add_relaxed(&live, (uint64_t)-1);
-			return true;
-		}
-	}
-	return false;
-}
-
-uint64_t freeset_live(void)
-{
-	return load_relaxed(&live);
+	if (!window_take(level0, FREESET_L0_LOG, h, p) &&
+	    !(load_acquire(&level1_used) && window_take(level1, FREESET_L1_LOG, h, p)))
+		return false;
+	counters_add(f, h, -1);
+	return true;
 }
 
 uint64_t freeset_overflows(void)

@@ -1,14 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The live sampled pointers of the process, so that a free (on any thread) is
- * recorded exactly when its allocation was: a filter of 8-bit saturating counters
- * in front of a lock-free open-addressing set. An unsampled free costs one filter
- * load; only a positive probes the set. Memory comes from mmap at start and is
- * touched as used.
+ * recorded exactly when its allocation was: two filters of counters in front of a
+ * lock-free set of cache-line buckets. Every free reads one counter of the small
+ * gate filter (32 KiB: it stays in cache); a positive reads the fine filter
+ * (512 KiB), and only then the set, one bucket in the common case.
  *
- * Concurrency: any thread may insert, look up and remove at once (CAS on slots and
- * counters). A pointer is inserted before its allocation returns to the program and
- * removed by its free, which the program orders after that return.
+ * The set has two levels of buckets of 8 pointer slots (one cache line each). A
+ * pointer goes in the first empty slot of the FREESET_WINDOW buckets from its home
+ * bucket in the small level 0, or when those are full, in the large level 1; it is
+ * looked for in the same windows. A removal empties its slot (a lookup scans the
+ * whole window, so no tombstones, and the table never silts up). The filters and
+ * level 0 share one 2 MiB block (a transparent huge page where the kernel gives
+ * one): the set a program usually has stays in cache and one TLB entry, which a
+ * single large table spread over random pages did not (a miss per sampled event).
+ * Level 1 is touched only once level 0 overflows somewhere. Both windows full: the
+ * insert is refused and counted; that allocation's free is then not recorded (the
+ * merge sees it live; the process file reports the count).
+ *
+ * Concurrency: any thread may insert, look up and remove at once (atomic adds on
+ * counters, CAS on slots); nothing else is shared, no counter every thread writes.
+ * A pointer is inserted before its allocation returns to the program and removed by
+ * its free, which the program orders after that return.
+ *
+ * Memory: mmap at start (virtual 2 + 32 MiB), touched as used.
  */
 #ifndef TT_FREESET_H
 #define TT_FREESET_H
@@ -18,11 +33,23 @@
 
 #include "../common/atomic.h"
 
-#define FREESET_FILTER_LOG 20 /* 1 Mi counters, 1 MiB */
-#define FREESET_SLOTS_LOG  22 /* 4 Mi slots, 32 MiB; holds 3 Mi live sampled blocks */
-#define FREESET_TOMB	   ((uintptr_t)1)
+#define FREESET_GATE_LOG   14 /* 16 Ki 16-bit counters, 32 KiB */
+#define FREESET_FILTER_LOG 19 /* 512 Ki 8-bit counters, 512 KiB */
+#define FREESET_L0_LOG	   14 /* 16 Ki buckets of 8 slots: 1 MiB, 128 Ki pointers */
+#define FREESET_L1_LOG	   19 /* 512 Ki buckets: 32 MiB, 4 Mi pointers */
+#define FREESET_BUCKET	   8u /* slots per bucket: one cache line */
+#define FREESET_WINDOW	   4u /* buckets a pointer may live in, per level */
 
 extern _Atomic(_Atomic uint8_t *) freeset_filter; /* NULL: no set (mode all) */
+
+/*
+ * What every free looks at first (interpose.c): the gate filter while a sampling
+ * session runs, a table of zeros while none does, NULL while every free is
+ * recorded (mode all). Never dangling: the filters are never unmapped.
+ */
+extern _Atomic(_Atomic uint16_t *) freeset_gate;
+void freeset_gate_open(bool record_all);
+void freeset_gate_close(void);
 
 /* Map the filter and the slots. Returns 0 or THAGTRACE_ENOMEM. Idempotent. */
 int freeset_init(void);
@@ -35,6 +62,12 @@ static inline uint64_t freeset_hash(uintptr_t p)
 	return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
 }
 
+/* p's counter in the gate filter. */
+static inline uint64_t freeset_gate_index(uintptr_t p)
+{
+	return freeset_hash(p) >> (64 - FREESET_GATE_LOG);
+}
+
 /* Any thread: may p be in the set? False means certainly not. */
 static inline bool freeset_maybe(uintptr_t p)
 {
@@ -42,14 +75,13 @@ static inline bool freeset_maybe(uintptr_t p)
 	return f && load_relaxed(&f[freeset_hash(p) >> (64 - FREESET_FILTER_LOG)]) != 0;
 }
 
-/* Sampled allocation: add p. False when the set is full (counted). */
+/* Sampled allocation: add p. False when its window is full (counted). */
 bool freeset_insert(uintptr_t p);
 
 /* A free whose filter check was positive: remove p; true if it was there. */
 bool freeset_remove(uintptr_t p);
 
-/* Statistics: live entries, inserts refused because the set was full. */
-uint64_t freeset_live(void);
+/* Inserts refused because both windows were full, since the last clear. */
 uint64_t freeset_overflows(void);
 
 #endif /* TT_FREESET_H */
