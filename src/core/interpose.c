@@ -40,33 +40,21 @@ typedef void *(*new_aligned_fn)(size_t, size_t);
 typedef void *(*new_aligned_nothrow_fn)(size_t, size_t, const void *);
 typedef void (*delete_fn)(void *);
 
-static struct {
-	malloc_fn malloc;
-	free_fn free;
-	calloc_fn calloc;
-	realloc_fn realloc;
-	posix_memalign_fn posix_memalign;
-	memalign_fn aligned_alloc, memalign;
-	malloc_fn valloc, pvalloc;
-	usable_fn malloc_usable_size;
-} real;
-
 /* ---- bootstrap arena: what dlsym allocates before we know the real malloc ---- */
 
 #define BOOT_BYTES (128 * 1024)
 static unsigned char boot_arena[BOOT_BYTES] __attribute__((aligned(64)));
 static _Atomic size_t boot_used;
-static _Atomic int resolving;
 
 struct boot_hdr {
 	size_t size;
 	size_t pad;
 };
 
-static bool in_boot(const void *p)
+/* One compare: p - arena wraps around to a huge value below the arena. */
+static inline bool in_boot(const void *p)
 {
-	return (const unsigned char *)p >= boot_arena &&
-	       (const unsigned char *)p < boot_arena + BOOT_BYTES;
+	return (uintptr_t)p - (uintptr_t)boot_arena < BOOT_BYTES;
 }
 
 /* Bump allocation, 16-byte aligned with a size header; never freed. */
@@ -74,7 +62,7 @@ static void *boot_alloc(size_t n)
 {
 	size_t need = sizeof(struct boot_hdr) + ((n + 15) & ~(size_t)15);
 	size_t at = fetch_add_relaxed(&boot_used, need);
-	if (at + need > BOOT_BYTES)
+	if (n > BOOT_BYTES || at + need > BOOT_BYTES)
 		return NULL;
 	struct boot_hdr *h = (struct boot_hdr *)(boot_arena + at);
 	h->size = n;
@@ -86,13 +74,52 @@ static size_t boot_size(const void *p)
 	return ((const struct boot_hdr *)p - 1)->size;
 }
 
-#define RESOLVE(field, name) real.field = (__typeof__(real.field))dlsym(RTLD_NEXT, name)
+/* ---- the next definitions (libc's, or the program's own allocator) ---- */
+
+/*
+ * Until they are looked up, each points to a stub that looks them up and calls
+ * on, or serves from the bootstrap arena while the lookup itself allocates: the
+ * wrappers never test for it.
+ */
+static void *stub_malloc(size_t n);
+static void stub_free(void *p);
+static void *stub_calloc(size_t n, size_t m);
+static void *stub_realloc(void *old, size_t n);
+static int stub_posix_memalign(void **out, size_t align, size_t n);
+static void *stub_aligned_alloc(size_t align, size_t n);
+static void *stub_memalign(size_t align, size_t n);
+static void *stub_valloc(size_t n);
+static void *stub_pvalloc(size_t n);
+static size_t stub_malloc_usable_size(void *p);
+
+static struct {
+	malloc_fn malloc;
+	free_fn free;
+	calloc_fn calloc;
+	realloc_fn realloc;
+	posix_memalign_fn posix_memalign;
+	memalign_fn aligned_alloc, memalign;
+	malloc_fn valloc, pvalloc;
+	usable_fn malloc_usable_size;
+} real = {stub_malloc,	      stub_free,     stub_calloc, stub_realloc, stub_posix_memalign,
+	  stub_aligned_alloc, stub_memalign, stub_valloc, stub_pvalloc, stub_malloc_usable_size};
+
+static _Atomic int resolve_state; /* 0: not yet; 1: under way; 2: done */
+
+#define RESOLVE(field, name)                                                                       \
+	do {                                                                                       \
+		void *f = dlsym(RTLD_NEXT, name);                                                  \
+		if (f)                                                                             \
+			real.field = (__typeof__(real.field))f;                                    \
+	} while (0)
 
 void interpose_resolve(void)
 {
-	if (load_acquire(&resolving) || real.free)
+	int expect = 0;
+	/* Once; a call while it is under way (dlsym allocating) returns at once and
+	 * its stub serves from the arena. */
+	if (!atomic_compare_exchange_strong(&resolve_state, &expect, 1))
 		return;
-	store_release(&resolving, 1);
 	RESOLVE(malloc, "malloc");
 	RESOLVE(calloc, "calloc");
 	RESOLVE(realloc, "realloc");
@@ -102,8 +129,70 @@ void interpose_resolve(void)
 	RESOLVE(valloc, "valloc");
 	RESOLVE(pvalloc, "pvalloc");
 	RESOLVE(malloc_usable_size, "malloc_usable_size");
-	RESOLVE(free, "free"); /* last: it marks the table complete */
-	store_release(&resolving, 0);
+	RESOLVE(free, "free");
+	store_release(&resolve_state, 2);
+}
+
+static void *stub_malloc(size_t n)
+{
+	interpose_resolve();
+	return real.malloc != stub_malloc ? real.malloc(n) : boot_alloc(n);
+}
+
+static void stub_free(void *p)
+{
+	interpose_resolve();
+	if (real.free != stub_free)
+		real.free(p);
+	/* else no free exists to give it to: it stays allocated */
+}
+
+static void *stub_calloc(size_t n, size_t m)
+{
+	interpose_resolve();
+	if (real.calloc != stub_calloc)
+		return real.calloc(n, m);
+	size_t bytes;
+	return __builtin_mul_overflow(n, m, &bytes) ? NULL : boot_alloc(bytes);
+}
+
+static void *stub_realloc(void *old, size_t n)
+{
+	interpose_resolve();
+	if (real.realloc != stub_realloc)
+		return real.realloc(old, n);
+	return old ? NULL : boot_alloc(n);
+}
+
+static int stub_posix_memalign(void **out, size_t align, size_t n)
+{
+	interpose_resolve();
+	return real.posix_memalign != stub_posix_memalign ? real.posix_memalign(out, align, n)
+							  : ENOMEM;
+}
+
+#define STUB_ALIGNED(name)                                                                         \
+	static void *stub_##name(size_t align, size_t n)                                           \
+	{                                                                                          \
+		interpose_resolve();                                                               \
+		return real.name != stub_##name ? real.name(align, n) : NULL;                      \
+	}
+STUB_ALIGNED(aligned_alloc)
+STUB_ALIGNED(memalign)
+
+#define STUB_PAGE(name)                                                                            \
+	static void *stub_##name(size_t n)                                                         \
+	{                                                                                          \
+		interpose_resolve();                                                               \
+		return real.name != stub_##name ? real.name(n) : NULL;                             \
+	}
+STUB_PAGE(valloc)
+STUB_PAGE(pvalloc)
+
+static size_t stub_malloc_usable_size(void *p)
+{
+	interpose_resolve();
+	return real.malloc_usable_size != stub_malloc_usable_size ? real.malloc_usable_size(p) : 0;
 }
 
 /* ---- the shared recording steps ---- */
@@ -113,9 +202,15 @@ static inline bool tracing(void)
 	return load_relaxed(&tt_active_gen) != 0 && tt_guard == 0;
 }
 
-static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, uintptr_t site,
-							   uintptr_t fp)
+/*
+ * The general path of an allocation: any thread state (not registered yet, ending,
+ * nested in a signal handler, an earlier session's handle, producers needing a
+ * fence), a new call site. Out of line, so the fast path keeps few registers.
+ */
+static __attribute__((noinline)) void alloc_general(void *p, size_t n, uintptr_t site, uintptr_t fp)
 {
+	if (!tracing())
+		return;
 	struct thagtrace_thread *t = tt_self;
 	bool spare = false; /* the slow path lent us the exited threads' handle */
 	if (unlikely(!thread_auto_current(t))) {
@@ -132,9 +227,24 @@ static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, ui
 		thread_exited_release();
 }
 
-/* Before the real free: a reused address must not be recorded before this free. */
-static inline __attribute__((always_inline)) void on_free(void *p)
+/* Every allocation that succeeded: counted, sampled, recorded. The fast path needs
+ * a live handle of this thread, no guard, and the general path does the rest. */
+static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, uintptr_t site,
+							   uintptr_t fp)
 {
+	struct thagtrace_thread *t = tt_self;
+	if (likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
+	    likely(record_alloc_fast(t, p, n, site, fp)))
+		return;
+	alloc_general(p, n, site, fp);
+}
+
+/* A free whose pointer passed the gate (maybe sampled, or every free recorded):
+ * recorded before the real free, so a reused address is not recorded before it. */
+static __attribute__((noinline)) void free_general(void *p)
+{
+	if (p == NULL || !tracing())
+		return;
 	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
 		return; /* not sampled: no handle needed, nothing to record */
 	struct thagtrace_thread *t = tt_self;
@@ -153,45 +263,37 @@ static inline __attribute__((always_inline)) void on_free(void *p)
 		thread_exited_release();
 }
 
+/* Every free: one gate filter load decides that an unsampled pointer needs nothing (the
+ * tracer's own pointers are never in the set, so no guard test either). */
+static inline __attribute__((always_inline)) void on_free(void *p)
+{
+	_Atomic uint16_t *gate = load_relaxed(&freeset_gate);
+	if (unlikely(gate == NULL || load_relaxed(&gate[freeset_gate_index((uintptr_t)p)])))
+		free_general(p);
+}
+
 /* ---- C allocation functions ---- */
 
 EXPORT void *malloc(size_t n)
 {
-	if (unlikely(!real.free)) {
-		interpose_resolve();
-		if (!real.malloc)
-			return boot_alloc(n);
-	}
 	void *p = real.malloc(n);
-	if (likely(p != NULL) && tracing())
+	if (likely(p != NULL))
 		on_alloc(p, n, CALL_SITE, FRAME);
 	return p;
 }
 
 EXPORT void free(void *p)
 {
-	if (unlikely(p == NULL || in_boot(p)))
+	if (unlikely(in_boot(p)))
 		return;
-	if (unlikely(!real.free))
-		interpose_resolve();
-	if (tracing())
-		on_free(p);
+	on_free(p);
 	real.free(p);
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
-	if (unlikely(!real.free)) {
-		interpose_resolve();
-		if (!real.calloc) {
-			size_t bytes;
-			if (__builtin_mul_overflow(n, m, &bytes))
-				return NULL;
-			return boot_alloc(bytes);
-		}
-	}
 	void *p = real.calloc(n, m);
-	if (likely(p != NULL) && tracing())
+	if (likely(p != NULL))
 		on_alloc(p, n * m, CALL_SITE, FRAME);
 	return p;
 }
@@ -244,13 +346,8 @@ static inline __attribute__((always_inline)) void *realloc_traced(void *old, siz
 
 EXPORT void *realloc(void *old, size_t n)
 {
-	if (unlikely(old && in_boot(old)))
+	if (unlikely(in_boot(old)))
 		return boot_realloc(old, n);
-	if (unlikely(!real.free)) {
-		interpose_resolve();
-		if (!real.realloc)
-			return old ? NULL : boot_alloc(n);
-	}
 	if (!tracing())
 		return real.realloc(old, n);
 	return realloc_traced(old, n, CALL_SITE, FRAME);
@@ -263,10 +360,8 @@ EXPORT void *reallocarray(void *old, size_t n, size_t m)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (unlikely(old && in_boot(old)))
+	if (unlikely(in_boot(old)))
 		return boot_realloc(old, bytes);
-	if (unlikely(!real.free))
-		interpose_resolve();
 	if (!tracing())
 		return real.realloc(old, bytes);
 	return realloc_traced(old, bytes, CALL_SITE, FRAME);
@@ -274,10 +369,8 @@ EXPORT void *reallocarray(void *old, size_t n, size_t m)
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-	if (unlikely(!real.free))
-		interpose_resolve();
 	int rc = real.posix_memalign(out, align, n);
-	if (rc == 0 && *out && tracing())
+	if (rc == 0 && *out)
 		on_alloc(*out, n, CALL_SITE, FRAME);
 	return rc;
 }
@@ -286,10 +379,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 #define ALIGNED_WRAPPER(name)                                                                      \
 	EXPORT void *name(size_t align, size_t n)                                                  \
 	{                                                                                          \
-		if (unlikely(!real.free))                                                          \
-			interpose_resolve();                                                       \
 		void *p = real.name(align, n);                                                     \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -300,10 +391,8 @@ ALIGNED_WRAPPER(memalign)
 #define PAGE_WRAPPER(name)                                                                         \
 	EXPORT void *name(size_t n)                                                                \
 	{                                                                                          \
-		if (unlikely(!real.free))                                                          \
-			interpose_resolve();                                                       \
 		void *p = real.name(n);                                                            \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -312,10 +401,8 @@ PAGE_WRAPPER(pvalloc)
 
 EXPORT size_t malloc_usable_size(void *p)
 {
-	if (p && in_boot(p))
+	if (in_boot(p))
 		return boot_size(p);
-	if (unlikely(!real.free))
-		interpose_resolve();
 	return real.malloc_usable_size(p);
 }
 
@@ -364,7 +451,7 @@ static void *lookup(const char *name)
 			GUARDED;                                                                   \
 			p = real_fn ? real_fn(n) : malloc(n);                                      \
 		}                                                                                  \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -378,7 +465,7 @@ static void *lookup(const char *name)
 			GUARDED;                                                                   \
 			p = real_fn ? real_fn(n, nt) : malloc(n);                                  \
 		}                                                                                  \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -392,7 +479,7 @@ static void *lookup(const char *name)
 			GUARDED;                                                                   \
 			p = real_fn ? real_fn(n, align) : aligned_alloc(align, n);                 \
 		}                                                                                  \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -406,7 +493,7 @@ static void *lookup(const char *name)
 			GUARDED;                                                                   \
 			p = real_fn ? real_fn(n, align, nt) : aligned_alloc(align, n);             \
 		}                                                                                  \
-		if (likely(p != NULL) && tracing())                                                \
+		if (likely(p != NULL))                                                             \
 			on_alloc(p, n, CALL_SITE, FRAME);                                          \
 		return p;                                                                          \
 	}
@@ -421,8 +508,7 @@ static void *lookup(const char *name)
 		REAL(fn_t, sym)                                                                    \
 		if (p == NULL)                                                                     \
 			return;                                                                    \
-		if (tracing())                                                                     \
-			on_free(p);                                                                \
+		on_free(p);                                                                        \
 		GUARDED;                                                                           \
 		if (real_fn)                                                                       \
 			real_fn args;                                                              \

@@ -70,6 +70,8 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
 			 uintptr_t site, uintptr_t fp)
 {
+	if (size < tt_cfg.min_size)
+		return 0; /* counted in .freq, not tracked */
 	int saved = errno;
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];
 	bool truncated = false, broken = true;
@@ -98,6 +100,15 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0);
 	errno = saved;
 	return rc;
+}
+
+void record_alloc_rare(struct thagtrace_thread *t, struct site_entry *e, const void *ptr,
+		       uint64_t size, uintptr_t site, uintptr_t fp)
+{
+	double p =
+	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
+	if (p != 0.0)
+		record_sampled_alloc(t, ptr, size, p, site, fp);
 }
 
 int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts)

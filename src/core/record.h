@@ -50,12 +50,6 @@ static inline void thread_leave(struct thagtrace_thread *t)
 	store_release(&t->busy, 0);
 }
 
-/* Slow path: walk the stack from frame `fp` (the frame whose return address is the
- * call site) and put an allocation event recorded with probability p in the ring.
- * Out of line: only sampled allocations come here. Preserves errno. */
-int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
-			 uintptr_t site, uintptr_t fp);
-
 /* Put an allocation event with a given stack (leaf first) in the ring and, unless
  * every event is recorded, its pointer in the freeset; the caller has entered. */
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
@@ -64,23 +58,77 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 /* Put a free event stamped `ts` in the ring; the caller has entered. */
 int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts);
 
+/* Slow path: walk the stack from frame `fp` (the frame whose return address is the
+ * call site) and put an allocation event recorded with probability p in the ring,
+ * unless `size` is below the minimum tracked. Out of line: only sampled
+ * allocations come here. Preserves errno. */
+int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
+			 uintptr_t site, uintptr_t fp);
+
 /*
  * An allocation of `size` bytes at `ptr` from call site `site` (a return address),
  * the caller's frame being `fp`; the caller has entered. Counts it exactly, draws,
- * and records it when sampled. Returns 0 or THAGTRACE_EDROPPED.
+ * and records it when sampled. Returns 0 or THAGTRACE_EDROPPED. The general path:
+ * any site, any mode.
  */
 static inline __attribute__((always_inline)) int record_alloc_at(struct thagtrace_thread *t,
 								 const void *ptr, uint64_t size,
 								 uintptr_t site, uintptr_t fp)
 {
 	struct site_entry *e = sites_add(&t->sites, site, size);
-	if (size < tt_cfg.min_size)
-		return 0;
-	double p =
-	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
+	uint64_t count = load_relaxed(&e->count);
+	if (__builtin_expect(e->thr[0] == 0, 0)) /* a new entry: its thresholds now */
+		sampler_refresh(&tt_sampling, count, e->thr);
+	double p = sampler_decide_cached(&t->sampler, &tt_sampling, size, count, e->thr);
 	if (p == 0.0)
 		return 0;
 	return record_sampled_alloc(t, ptr, size, p, site, fp);
+}
+
+/* Out of line part of record_alloc_fast: the modes other than tiered, the large
+ * tier, and the boost's threshold refresh. */
+void record_alloc_rare(struct thagtrace_thread *t, struct site_entry *e, const void *ptr,
+		       uint64_t size, uintptr_t site, uintptr_t fp);
+
+/*
+ * The common case of an allocation in one pass, for a live handle `t` (not NULL,
+ * not THREAD_EXITED) and a call site it has seen before: enter, count, draw,
+ * record if sampled, leave. Returns false, having changed nothing, when anything is
+ * uncommon (busy: a signal handler interrupted us; another session's handle;
+ * producers need a fence; a new site): the caller then takes the general path,
+ * thread_enter and record_alloc_at. The tiered draw is the one of
+ * sampler_decide_cached, with its always-certain cases (a site's first
+ * allocation, the large tier) on the other side of the early exits.
+ */
+static inline __attribute__((always_inline)) bool record_alloc_fast(struct thagtrace_thread *t,
+								    const void *ptr, uint64_t size,
+								    uintptr_t site, uintptr_t fp)
+{
+	if (__builtin_expect(load_relaxed(&t->busy) != 0, 0))
+		return false;
+	/* thread_enter's step B, with the fence folded into tt_fast_gen. */
+	store_relaxed(&t->busy, 1);
+	signal_fence();
+	struct site_entry *e;
+	if (__builtin_expect(t->generation != load_relaxed(&tt_fast_gen), 0) ||
+	    __builtin_expect((e = sites_find(&t->sites, site)) == NULL, 0)) {
+		store_release(&t->busy, 0);
+		return false;
+	}
+	uint64_t count = sites_count(e, size);
+	const struct sampler_params *sp = &tt_sampling;
+	if (__builtin_expect(
+		sp->mode != THAGTRACE_SAMPLE_TIERED || size >= sp->large || (count & 63) == 0, 0)) {
+		record_alloc_rare(t, e, ptr, size, site, fp);
+	} else {
+		uint64_t thr = e->thr[size >= sp->medium];
+		/* thr == UINT64_MAX (certain) misses once in 2^64 draws: far below the
+		 * rounding of the recorded double probability. */
+		if (__builtin_expect(sampler_bits(&t->sampler) < thr, 0))
+			record_sampled_alloc(t, ptr, size, (double)thr * 0x1.0p-64, site, fp);
+	}
+	thread_leave(t);
+	return true;
 }
 
 /*

@@ -56,23 +56,39 @@ static inline uint64_t sites_hash(uint64_t site)
 	return (site * 0x9E3779B97F4A7C15ull) >> 20;
 }
 
-/* Owner: count one allocation of `size` bytes at `site`; returns the site's entry
- * (its count includes this one). Lock-free, no syscall in the common case (an
- * insert that grows the table maps memory). */
-static inline struct site_entry *sites_add(struct sites *s, uint64_t site, uint64_t size)
+/* Owner: the entry of `site` (not 0), or NULL when the table does not hold it yet. */
+static inline struct site_entry *sites_find(struct sites *s, uint64_t site)
 {
 	struct site_table *t = load_relaxed(&s->table); /* only we write it */
 	uint64_t mask = t->capacity - 1;
 	for (uint64_t i = sites_hash(site) & mask;; i = (i + 1) & mask) {
 		uint64_t k = load_relaxed(&t->e[i].site);
-		if (k == site && site) {
-			counter_add_single_writer(&t->e[i].count, 1);
-			counter_add_single_writer(&t->e[i].bytes, size);
+		if (k == site)
 			return &t->e[i];
-		}
 		if (k == 0)
-			return sites_insert(s, site, size);
+			return NULL;
 	}
+}
+
+/* Owner: count one allocation of `size` bytes in entry e; returns its new count. */
+static inline uint64_t sites_count(struct site_entry *e, uint64_t size)
+{
+	uint64_t c = load_relaxed(&e->count) + 1;
+	store_relaxed(&e->count, c);
+	counter_add_single_writer(&e->bytes, size);
+	return c;
+}
+
+/* Owner: count one allocation of `size` bytes at `site`; returns the site's entry
+ * (its count includes this one). Lock-free, no syscall in the common case (an
+ * insert that grows the table maps memory). */
+static inline struct site_entry *sites_add(struct sites *s, uint64_t site, uint64_t size)
+{
+	struct site_entry *e = site ? sites_find(s, site) : NULL;
+	if (e == NULL)
+		return sites_insert(s, site, size);
+	sites_count(e, size);
+	return e;
 }
 
 /* Reader: has any site (or "other") been counted at all? Cheap enough for the

@@ -20,6 +20,7 @@
 #include "writer.h"
 
 _Atomic uint64_t tt_active_gen;
+_Atomic uint64_t tt_fast_gen;
 #if TT_TSAN
 _Atomic unsigned tt_tsan_fence_word;
 #endif
@@ -213,6 +214,9 @@ static int start_locked(const struct thagtrace_config *cfg)
 		store_relaxed(&disabled_said, 0);
 		/* Release: tt_cfg and the writer are set up before anyone sees gen. */
 		store_seq_cst(&tt_active_gen, gen);
+		freeset_gate_open(c.sample_mode == THAGTRACE_SAMPLE_ALL);
+		if (!tt_need_fence)
+			store_seq_cst(&tt_fast_gen, gen);
 		exited_handle_create(gen);
 	} else {
 		registry_set_session(0);
@@ -230,7 +234,9 @@ int thagtrace_stop(void)
 		tt_guard_leave();
 		return 0;
 	}
+	store_seq_cst(&tt_fast_gen, 0);
 	store_seq_cst(&tt_active_gen, 0);
+	freeset_gate_close();
 	store_release(&tt_exited_handle, NULL); /* the writer closes it with the rest */
 	/* Every thread now either sees gen 0 or has its busy flag visible to the
 	 * writer's final wait (see thread_enter). */
@@ -274,7 +280,9 @@ void tt_fork_child(void)
 	writer_fork_unlock(); /* the writer thread itself is not in the child */
 	modules_fork_unlock();
 	bool was_running = running;
+	store_seq_cst(&tt_fast_gen, 0);
 	store_seq_cst(&tt_active_gen, 0);
+	freeset_gate_close();
 	store_release(&tt_exited_handle, NULL);
 	running = false;
 	/* Alone in the process now: nothing else can touch the old handles. */
@@ -296,6 +304,7 @@ bool thagtrace_is_running(void)
 
 void tt_disable(const char *what, int err)
 {
+	store_seq_cst(&tt_fast_gen, 0);
 	store_seq_cst(&tt_active_gen, 0);
 	if (atomic_exchange(&disabled_said, 1) == 0)
 		tt_log("%s: %s; tracing disabled, the program runs on untraced", what,

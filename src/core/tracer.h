@@ -21,6 +21,14 @@ extern _Atomic uint64_t tt_active_gen;
 /* Set when membarrier is unavailable: producers then need a full fence. */
 extern bool tt_need_fence;
 
+/*
+ * What the producers' fast path compares a handle's generation with: the running
+ * session's generation, or 0 when off or when producers need a fence (no handle
+ * has generation 0, so every event then takes the general path, which fences).
+ * Cleared before tt_active_gen, set after it.
+ */
+extern _Atomic uint64_t tt_fast_gen;
+
 /* Event timestamps come from the TSC (true) or CLOCK_MONOTONIC (false); fixed for
  * the process's lifetime at the first start. */
 extern bool tt_use_tsc;
