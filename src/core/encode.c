@@ -2,9 +2,76 @@
 /* Record encoders: one function per record kind, fields in the order format.h gives. */
 #include "encode.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/format.h"
+
+void encode_buf_init(struct encode_buf *b)
+{
+	b->data = NULL;
+	b->size = b->cap = 0;
+	b->failed = false;
+}
+
+void encode_buf_destroy(struct encode_buf *b)
+{
+	free(b->data);
+	encode_buf_init(b);
+}
+
+static __attribute__((noinline)) int encode_buf_grow(struct encode_buf *b, size_t len)
+{
+	size_t cap = b->cap ? b->cap : 64 * 1024;
+	while (cap - b->size < len)
+		cap *= 2;
+	char *d = realloc(b->data, cap);
+	if (!d) {
+		b->failed = true;
+		return -1;
+	}
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
+static inline int buf_append(struct encode_buf *b, const void *src, size_t len)
+{
+	if (__builtin_expect(b->cap - b->size < len, 0) && encode_buf_grow(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->size, src, len);
+	b->size += len;
+	return 0;
+}
+
+int encode_buf_write(void *data, const char *buf, size_t len)
+{
+	return buf_append(data, buf, len);
+}
+
+/*
+ * msgpack-c's own packing code (msgpack/pack_template.h, what msgpack_pack_* are
+ * made of) instantiated a second time, as bufpack_*, with an inline append to a
+ * struct encode_buf in place of the packer's callback: the same bytes, without a
+ * call and a variable-length copy per field. The template is meant for this: it
+ * takes the user type and the append as macros and undefines them after.
+ */
+#define msgpack_pack_inline_func(name)		   static inline int bufpack##name
+#define msgpack_pack_user			   struct encode_buf *
+#define msgpack_pack_append_buffer(user, buf, len) return buf_append(user, buf, len)
+#include <msgpack/pack_template.h>
+
+/* The hot records, the writer's (its packer appends to an encode_buf) through
+ * bufpack_*, anyone else's through msgpack_pack_*: one field list for both. */
+#define PACK_THROUGH(pk, RECORD)                                                                   \
+	do {                                                                                       \
+		if ((pk)->callback == encode_buf_write) {                                          \
+			struct encode_buf *u = (pk)->data;                                         \
+			RECORD(bufpack, u);                                                        \
+		} else {                                                                           \
+			RECORD(msgpack_pack, pk);                                                  \
+		}                                                                                  \
+	} while (0)
 
 void encode_str(msgpack_packer *pk, const char *s)
 {
@@ -27,33 +94,39 @@ void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *nam
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n)
 {
-	msgpack_pack_array(pk, 4);
-	msgpack_pack_uint8(pk, TT_REC_STACK);
-	msgpack_pack_uint32(pk, id);
-	msgpack_pack_uint32(pk, flags);
-	msgpack_pack_array(pk, n);
-	for (unsigned i = 0; i < n; i++)
-		msgpack_pack_uint64(pk, frames[i]);
+#define STACK_RECORD(P, u)                                                                         \
+	P##_array(u, 4);                                                                           \
+	P##_uint8(u, TT_REC_STACK);                                                                \
+	P##_uint32(u, id);                                                                         \
+	P##_uint32(u, flags);                                                                      \
+	P##_array(u, n);                                                                           \
+	for (unsigned i = 0; i < n; i++)                                                           \
+		P##_uint64(u, frames[i]);
+	PACK_THROUGH(pk, STACK_RECORD);
 }
 
 void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size, uint32_t stack_id,
 		  double probability)
 {
-	msgpack_pack_array(pk, 6);
-	msgpack_pack_uint8(pk, TT_REC_ALLOC);
-	msgpack_pack_int64(pk, dt_ns);
-	msgpack_pack_uint64(pk, ptr);
-	msgpack_pack_uint64(pk, size);
-	msgpack_pack_uint32(pk, stack_id);
-	msgpack_pack_double(pk, probability);
+#define ALLOC_RECORD(P, u)                                                                         \
+	P##_array(u, 6);                                                                           \
+	P##_uint8(u, TT_REC_ALLOC);                                                                \
+	P##_int64(u, dt_ns);                                                                       \
+	P##_uint64(u, ptr);                                                                        \
+	P##_uint64(u, size);                                                                       \
+	P##_uint32(u, stack_id);                                                                   \
+	P##_double(u, probability);
+	PACK_THROUGH(pk, ALLOC_RECORD);
 }
 
 void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr)
 {
-	msgpack_pack_array(pk, 3);
-	msgpack_pack_uint8(pk, TT_REC_FREE);
-	msgpack_pack_int64(pk, dt_ns);
-	msgpack_pack_uint64(pk, ptr);
+#define FREE_RECORD(P, u)                                                                          \
+	P##_array(u, 3);                                                                           \
+	P##_uint8(u, TT_REC_FREE);                                                                 \
+	P##_int64(u, dt_ns);                                                                       \
+	P##_uint64(u, ptr);
+	PACK_THROUGH(pk, FREE_RECORD);
 }
 
 void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes)

@@ -4,7 +4,32 @@
 #define TT_ENCODE_H
 
 #include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * The writer's encode buffer, which msgpack-c's packer appends to through
+ * encode_buf_write (msgpack_packer_init(pk, buf, encode_buf_write)). For such a
+ * packer the event records (ALLOC, FREE, STACK) skip the packer's call per field
+ * and append inline (see encode.c): the writer's encoding cost was mostly those
+ * calls. On allocation failure the buffer keeps what it had and says so.
+ */
+struct encode_buf {
+	char *data;
+	size_t size, cap;
+	bool failed; /* an append could not grow the buffer: its content is incomplete */
+};
+
+void encode_buf_init(struct encode_buf *b);
+void encode_buf_destroy(struct encode_buf *b);
+int encode_buf_write(void *data, const char *buf, size_t len);
+
+static inline void encode_buf_clear(struct encode_buf *b)
+{
+	b->size = 0;
+	b->failed = false;
+}
 
 void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *name,
 		   uint64_t start_ticks);

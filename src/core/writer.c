@@ -57,7 +57,7 @@ static struct {
 	_Atomic int stop;
 	bool failed; /* output broke: drain and discard, write nothing */
 	struct sink sink;
-	msgpack_sbuffer sb;
+	struct encode_buf sb;
 	msgpack_packer pk;
 	int fd_meta;
 	char dir[4096];
@@ -116,11 +116,12 @@ static void flush_frame(int fd, const char *name)
 	if (w.sb.size == 0)
 		return;
 	if (!w.failed && fd >= 0) {
-		int rc = sink_frame(&w.sink, fd, w.sb.data, w.sb.size);
+		/* An encoding that ran out of memory must not reach the file half done. */
+		int rc = w.sb.failed ? -ENOMEM : sink_frame(&w.sink, fd, w.sb.data, w.sb.size);
 		if (rc != 0)
 			writer_fail("cannot write", name, -rc);
 	}
-	msgpack_sbuffer_clear(&w.sb);
+	encode_buf_clear(&w.sb);
 }
 
 static void file_base(const struct thagtrace_thread *t, unsigned n, char *out, size_t cap)
@@ -476,7 +477,7 @@ static int create_meta(void)
 
 int writer_start(const struct thagtrace_config *cfg)
 {
-	memset(&w.sb, 0, sizeof(w.sb));
+	encode_buf_init(&w.sb);
 	store_relaxed(&w.stop, 0);
 	w.failed = false;
 	w.threads = w.emitted = w.recorded = w.dropped = 0;
@@ -493,8 +494,8 @@ int writer_start(const struct thagtrace_config *cfg)
 		sink_fini(&w.sink);
 		return THAGTRACE_ENOMEM;
 	}
-	msgpack_sbuffer_init(&w.sb);
-	msgpack_packer_init(&w.pk, &w.sb, msgpack_sbuffer_write);
+	encode_buf_init(&w.sb);
+	msgpack_packer_init(&w.pk, &w.sb, encode_buf_write);
 
 	w.fd_meta = create_meta();
 	if (w.fd_meta < 0) {
@@ -506,8 +507,8 @@ int writer_start(const struct thagtrace_config *cfg)
 	meta_encode_process(&w.pk, cfg, tt_use_tsc ? "tsc" : "monotonic");
 	encode_anchor();
 	modules_write_pending(&w.pk);
-	rc = sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
-	msgpack_sbuffer_clear(&w.sb);
+	rc = w.sb.failed ? -ENOMEM : sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
+	encode_buf_clear(&w.sb);
 	if (rc != 0) {
 		tt_log("cannot write the process file in %s: %s; tracing off", w.dir,
 		       strerrordesc_np(-rc));
@@ -525,7 +526,7 @@ fail:
 	if (w.fd_meta >= 0)
 		close(w.fd_meta);
 	w.fd_meta = -1;
-	msgpack_sbuffer_destroy(&w.sb);
+	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 	return rc;
 }
@@ -538,6 +539,6 @@ void writer_stop(void)
 	if (w.fd_meta >= 0)
 		close(w.fd_meta);
 	w.fd_meta = -1;
-	msgpack_sbuffer_destroy(&w.sb);
+	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }
