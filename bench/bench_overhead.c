@@ -9,14 +9,18 @@
  * lock-free mailbox and is freed there (cross-thread frees).
  *
  * The driver (no --work) runs the workload untraced, then under
- * LD_PRELOAD=libthagtrace.so with the default sampling and with THAGTRACE_SAMPLE=all,
- * ROUNDS times each, interleaved, and prints the median wall time of each and the
- * ratios traced/untraced. "default" is every default setting (64 KiB rings);
- * "all" uses 1 MiB rings, to keep every event. It also times a single-thread malloc(32)+free loop
- * the same ways ("pair"), with the boost held off so the path measured is the unsampled one: the
- * added ns per malloc+free pair.
+ * LD_PRELOAD=libthagtrace.so with the default sampling, with THAGTRACE_SAMPLE=all and
+ * with each --also SPEC (a THAGTRACE_SAMPLE value), ROUNDS times each, interleaved,
+ * and prints the median wall time and CPU time (user + system of every thread, the
+ * writer's included) of each and their ratios to untraced. On a shared, noisy
+ * machine the CPU ratio is the steadier figure. "default" is every default setting
+ * (64 KiB rings); "all" uses 1 MiB rings, to keep every event.
  *
- * usage: bench_overhead [THREADS... ] [--total N] [--rounds R] [--lib PATH]
+ * First it times a single-thread malloc(32)+free loop ("pair"): untraced, with
+ * nothing past the site's first call sampled (the unsampled path alone), with 1 %
+ * sampled, and at the defaults: the added ns per malloc+free pair.
+ *
+ * usage: bench_overhead [THREADS... ] [--total N] [--rounds R] [--also SPEC]... [--lib PATH]
  *        default: 1 4 16 200 threads, 8000000 allocations, 5 rounds
  */
 #define _GNU_SOURCE
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,15 +117,15 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static _Atomic int finished;
+static pthread_barrier_t done;
 
-static void *work_and_count(void *arg)
+static void *work_and_drain(void *arg)
 {
 	work(arg);
-	atomic_fetch_add(&finished, 1);
-	/* Keep draining until everyone is done, so no mailbox is left full. */
-	while (atomic_load(&finished) < nthreads)
-		drain(&boxes[(int)(intptr_t)arg]);
+	/* Blocked, not spinning, until every thread has stopped sending: then this
+	 * thread's mailbox gets nothing more. (A spin here burnt CPU in proportion to
+	 * the threads' imbalance, noise in the CPU figures.) */
+	pthread_barrier_wait(&done);
 	drain(&boxes[(int)(intptr_t)arg]);
 	return NULL;
 }
@@ -135,8 +140,9 @@ static int run_work(int threads, long total)
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setstacksize(&a, 256 * 1024);
+	pthread_barrier_init(&done, NULL, (unsigned)threads);
 	for (int i = 0; i < threads; i++)
-		pthread_create(&th[i], &a, work_and_count, (void *)(intptr_t)i);
+		pthread_create(&th[i], &a, work_and_drain, (void *)(intptr_t)i);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
 	return 0;
@@ -159,11 +165,14 @@ static int run_pair(long n)
 static const char *lib_path;
 static char out_base[256];
 
+/* CPU seconds (user + system, every thread) of the last child run. */
+static double last_cpu;
+
 /* Run this program with --work (or --pair) under `how`; return wall seconds, or
  * the child's own figure for --pair. */
 static double run(const char *self, const char *how, const char *kind, int threads, long total)
 {
-	char t[32], n[32], preload[1100], out[512], sample[64];
+	char t[32], n[32], preload[1100], out[512], sample[300];
 	snprintf(t, sizeof(t), "%d", threads);
 	snprintf(n, sizeof(n), "%ld", total);
 	const char *argv[] = {self, kind, t, n, NULL};
@@ -174,7 +183,8 @@ static double run(const char *self, const char *how, const char *kind, int threa
 			envp[k++] = *e;
 	if (strcmp(how, "untraced")) {
 		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib_path);
-		snprintf(out, sizeof(out), "THAGTRACE_OUT=%s/%s-%s-%d", out_base, kind + 2, how,
+		static unsigned seq;
+		snprintf(out, sizeof(out), "THAGTRACE_OUT=%s/%s-%u-%d", out_base, kind + 2, seq++,
 			 threads);
 		envp[k++] = preload;
 		envp[k++] = out;
@@ -182,7 +192,15 @@ static double run(const char *self, const char *how, const char *kind, int threa
 			envp[k++] = "THAGTRACE_SAMPLE=all";
 			envp[k++] = "THAGTRACE_RING_KB=1024"; /* every event: room to keep them */
 		} else if (!strcmp(how, "unsampled")) {
+			/* Nothing past each site's first call is recorded: the unsampled path. */
+			snprintf(sample, sizeof(sample),
+				 "THAGTRACE_SAMPLE=tiered:boost_max=1,rate_small=1e-9");
+			envp[k++] = sample;
+		} else if (!strcmp(how, "1%")) {
 			snprintf(sample, sizeof(sample), "THAGTRACE_SAMPLE=tiered:boost_max=1");
+			envp[k++] = sample;
+		} else if (strcmp(how, "tiered")) {
+			snprintf(sample, sizeof(sample), "THAGTRACE_SAMPLE=%s", how);
 			envp[k++] = sample;
 		}
 	}
@@ -202,8 +220,11 @@ static double run(const char *self, const char *how, const char *kind, int threa
 	char buf[64] = "";
 	ssize_t got = read(fd[0], buf, sizeof(buf) - 1);
 	int st;
-	waitpid(pid, &st, 0);
+	struct rusage ru;
+	wait4(pid, &st, 0, &ru);
 	double wall = now() - t0;
+	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+		   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 	close(fd[0]);
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -234,7 +255,8 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "--pair"))
 		return run_pair(atol(argv[3]));
 
-	int threads[16], nt = 0, rounds = 5;
+	int threads[16], nt = 0, rounds = 5, nalso = 0;
+	const char *also[4];
 	long total = 8000000;
 	static char lib[1024];
 	char self[1024];
@@ -253,6 +275,8 @@ int main(int argc, char **argv)
 			total = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--also") && i + 1 < argc && nalso < 4)
+			also[nalso++] = argv[++i];
 		else if (!strcmp(argv[i], "--lib") && i + 1 < argc)
 			lib_path = argv[++i];
 		else if (nt < 16 && atoi(argv[i]) > 0)
@@ -260,7 +284,7 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 				"usage: bench_overhead [THREADS...] [--total N] [--rounds R] "
-				"[--lib PATH]\n");
+				"[--also SAMPLE_SPEC]... [--lib PATH]\n");
 			return 2;
 		}
 	}
@@ -276,34 +300,47 @@ int main(int argc, char **argv)
 	snprintf(out_base, sizeof(out_base), "%s/thagtrace-bench-overhead-%d",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
 
-	/* Unsampled path: one thread, malloc(32) + free, ns per pair. */
-	const char *pair_how[] = {"untraced", "unsampled", "tiered"};
-	double pair[3][64];
+	/* One thread, malloc(32) + free, ns per pair: untraced; traced with nothing
+	 * sampled (the unsampled path alone); with 1 % of them sampled (the boost held
+	 * off); at the defaults (this hot site boosted). */
+	const char *pair_how[] = {"untraced", "unsampled", "1%", "tiered"};
+	double pair[4][64];
 	for (int r = 0; r < rounds; r++)
-		for (int h = 0; h < 3; h++)
+		for (int h = 0; h < 4; h++)
 			pair[h][r] = run(self, pair_how[h], "--pair", 1, 20000000);
-	double p0 = median(pair[0], rounds), p1 = median(pair[1], rounds),
-	       p2 = median(pair[2], rounds);
-	printf("pair: malloc(32)+free, 20M pairs, median of %d: untraced %.2f ns, traced "
-	       "(boost off, 1%% sampled) %.2f ns: +%.2f ns/pair; default tiered (hot site "
-	       "boosted to 10%%) %.2f ns: +%.2f ns/pair\n",
-	       rounds, p0, p1, p1 - p0, p2, p2 - p0);
+	double p0 = median(pair[0], rounds);
+	printf("pair: malloc(32)+free, 20M pairs, median of %d: untraced %.2f ns\n", rounds, p0);
+	for (int h = 1; h < 4; h++) {
+		double ph = median(pair[h], rounds);
+		printf("  %-10s %.2f ns: +%.2f ns/pair\n",
+		       h == 1	? "unsampled"
+		       : h == 2 ? "1%"
+				: "default",
+		       ph, ph - p0);
+	}
 
-	const char *how[] = {"untraced", "tiered", "all"};
+	/* untraced, default, all, then the --also specs */
+	const char *how[3 + 4] = {"untraced", "tiered", "all"};
+	for (int i = 0; i < nalso; i++)
+		how[3 + i] = also[i];
+	int nhow = 3 + nalso;
 	printf("workload: %ld allocations, mixed sizes, 1/4 of frees cross-thread; "
-	       "median wall time of %d runs\n",
+	       "median of %d interleaved runs; ratios to untraced (wall, and CPU of all threads)\n",
 	       total, rounds);
-	printf("%8s %12s %12s %12s %10s %10s\n", "threads", "untraced s", "default s", "all s",
-	       "default x", "all x");
 	for (int i = 0; i < nt; i++) {
-		double wall[3][64];
+		double wall[3 + 4][64], cpu[3 + 4][64];
 		for (int r = 0; r < rounds; r++)
-			for (int h = 0; h < 3; h++)
+			for (int h = 0; h < nhow; h++) {
 				wall[h][r] = run(self, how[h], "--work", threads[i], total);
-		double u = median(wall[0], rounds), d = median(wall[1], rounds),
-		       a = median(wall[2], rounds);
-		printf("%8d %12.3f %12.3f %12.3f %10.3f %10.3f\n", threads[i], u, d, a, d / u,
-		       a / u);
+				cpu[h][r] = last_cpu;
+			}
+		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds);
+		printf("%d threads: untraced wall %.3f s, cpu %.3f s\n", threads[i], uw, uc);
+		for (int h = 1; h < nhow; h++) {
+			double w = median(wall[h], rounds), c = median(cpu[h], rounds);
+			printf("  %-40s wall %.3f s (%.3fx)  cpu %.3f s (%.3fx)\n",
+			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc);
+		}
 		fflush(stdout);
 	}
 	char cmd[600];
