@@ -102,6 +102,39 @@ Test(unwind, stops_at_a_word_that_is_not_code)
 	cr_assert(broken, "a broken chain: another unwinder should try");
 }
 
+static uintptr_t libc_addr(void)
+{
+	return (uintptr_t)&memcpy + 8;
+}
+
+/* The program's frames, then the start code in libc whose frame register is data:
+ * the whole stack. Only libc frames before the break: broken (the allocation was
+ * made inside libc, built without frame pointers), for libunwind to redo. */
+static uintptr_t program_then_libc(unsigned k)
+{
+	return k == 3 ? libc_addr() : k == 4 ? 0x10015 : code_addr() + k;
+}
+
+static uintptr_t libc_only(unsigned k)
+{
+	return k == 0 ? libc_addr() : 0x10015;
+}
+
+Test(unwind, ends_in_libc_after_the_program_only)
+{
+	build_chain(6, program_then_libc);
+	uintptr_t out[16];
+	bool trunc, broken;
+	unsigned n = walk(out, 16, &trunc, &broken);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(out[3], libc_addr());
+	cr_assert_not(broken, "the program's frames, then libc's start code");
+	build_chain(6, libc_only);
+	n = walk(out, 16, &trunc, &broken);
+	cr_assert_eq(n, 1);
+	cr_assert(broken, "never left libc: not the whole stack");
+}
+
 Test(unwind, never_leaves_the_stack_bounds)
 {
 	build_chain(10, good);

@@ -35,9 +35,11 @@ unsigned unwind_fp(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *out, uns
 			break; /* a broken chain */
 		fp = next;
 	}
-	/* Stopping in libc is the end of the program's own frames: process or thread
-	 * start code, which libc builds without frame pointers. */
-	if (*broken && n > 0 && modules_is_libc(out[n - 1]))
+	/* Stopping in libc right after a frame outside it is the end of the program's
+	 * own frames: process or thread start code, which libc builds without frame
+	 * pointers. A walk that never left libc (an allocation inside opendir, say,
+	 * whose frame register holds data) stays broken: another unwinder should try. */
+	if (*broken && n >= 2 && modules_is_libc(out[n - 1]) && !modules_is_libc(out[n - 2]))
 		*broken = false;
 	return n;
 }
