@@ -139,6 +139,7 @@ struct tally {
 	int nfns;
 	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
+	unsigned named;	    /* THREAD records named "tt-worker" */
 	unsigned max_depth; /* deepest stack recorded */
 	struct event *ev;
 	size_t nev, cap;
@@ -242,6 +243,8 @@ static void tally_file(const char *path, void *ctx)
 			t->dropped += r.end.dropped;
 		} else if (r.tag == TT_REC_THREAD) {
 			t->threads++;
+			if (!strcmp(r.thread.name, "tt-worker"))
+				t->named++;
 		}
 	}
 	if (rc < 0 && !t->errors++)
@@ -344,7 +347,8 @@ Test(preload, cxx_operators_and_exceptions)
 	support_rmdir(outdir);
 }
 
-static void threads_test(const char *mode, const char *count, unsigned want_threads)
+/* Returns the number of thread files named "tt-worker". */
+static unsigned threads_test(const char *mode, const char *count, unsigned want_threads)
 {
 	struct run r;
 	/* Default sampling; rings large enough that 16 tight loops on 2 cores rarely
@@ -364,11 +368,16 @@ static void threads_test(const char *mode, const char *count, unsigned want_thre
 		      (unsigned long)t.unfreed, (unsigned long)t.dropped);
 	cr_assert_gt(t.matched, want_threads / 10, "%lu frees matched", (unsigned long)t.matched);
 	support_rmdir(outdir);
+	return t.named;
 }
 
+/* Those workers name themselves (pthread_setname_np) after they were registered:
+ * their files carry the new name. */
 Test(preload, threads_ending_with_pthread_exit)
 {
-	threads_test("exit", NULL, 16);
+	unsigned named = threads_test("exit", NULL, 16);
+	cr_assert_eq(named, 16, "%u of 16 thread files carry the name the thread gave itself",
+		     named);
 }
 
 Test(preload, cancelled_threads)

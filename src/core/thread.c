@@ -53,6 +53,33 @@ static void stack_bounds(struct thagtrace_thread *t)
 	pthread_attr_destroy(&attr);
 }
 
+void thread_rename(struct thagtrace_thread *t, const char *name)
+{
+	uint64_t w[2] = {0, 0};
+	memcpy(w, name, strnlen(name, sizeof(w) - 1));
+	uint32_t s = load_relaxed(&t->name_seq);
+	store_relaxed(&t->name_seq, s + 1);
+	atomic_thread_fence(memory_order_release);
+	store_relaxed(&t->name_w[0], w[0]);
+	store_relaxed(&t->name_w[1], w[1]);
+	store_release(&t->name_seq, s + 2);
+}
+
+void thread_name(struct thagtrace_thread *t, char out[16])
+{
+	uint64_t w[2];
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t s = load_acquire(&t->name_seq);
+		w[0] = load_relaxed(&t->name_w[0]);
+		w[1] = load_relaxed(&t->name_w[1]);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(s & 1) && load_relaxed(&t->name_seq) == s)
+			break;
+	}
+	memcpy(out, w, 16);
+	out[15] = '\0';
+}
+
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -78,13 +105,11 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	t->pid = (int32_t)getpid();
 	t->tid = spare ? 0 : (int32_t)syscall(SYS_gettid);
 	t->start_ticks = tt_ticks();
-	if (name) {
-		strncpy(t->name, name, sizeof(t->name) - 1);
-	} else {
-		char buf[16] = "";
+	t->name_given = name != NULL;
+	char buf[16] = "";
+	if (!name)
 		pthread_getname_np(pthread_self(), buf, sizeof(buf));
-		memcpy(t->name, buf, sizeof(t->name) - 1);
-	}
+	thread_rename(t, name ? name : buf);
 	if (spare) {
 		/* Shared by ending threads: no stack of its own to bound a walk (events
 		 * carry their call site), files only once it has events. */

@@ -90,7 +90,12 @@ struct thagtrace_thread {
 
 	/* Identity: set at register, read-only after. */
 	int32_t pid, tid;
-	char name[16];
+	bool name_given; /* by the program: kept; otherwise its comm when files open */
+	/* The name (16 bytes, NUL-padded): set before publication, then renamed by its
+	 * owner (pthread_setname_np) under name_seq, odd while a rename is under way;
+	 * read with thread_name. */
+	_Atomic uint32_t name_seq;
+	_Atomic uint64_t name_w[2];
 	uint64_t start_ticks;
 	size_t map_bytes;
 
@@ -160,6 +165,12 @@ void thread_exited_release(void);
  * Everything is set before the handle's state is published. NULL with *err on
  * failure. */
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err);
+
+/* Owner: the thread's new name (at most 15 bytes are kept). */
+void thread_rename(struct thagtrace_thread *t, const char *name);
+
+/* Any thread: the handle's current name, NUL-terminated, into out[16]. */
+void thread_name(struct thagtrace_thread *t, char out[16]);
 
 /* Unmap a handle; nobody may reference it any more (after a grace period). */
 void thread_destroy(struct thagtrace_thread *t);

@@ -123,3 +123,27 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 	}
 	return rc;
 }
+
+/* ---- pthread_setname_np: a thread naming itself after it was registered ---- */
+
+typedef int (*setname_fn)(pthread_t, const char *);
+
+EXPORT int pthread_setname_np(pthread_t th, const char *name)
+{
+	static setname_fn real;
+	if (!real) {
+		tt_guard_enter();
+		real = (setname_fn)dlsym(RTLD_NEXT, "pthread_setname_np");
+		tt_guard_leave();
+		if (!real)
+			return ENOSYS;
+	}
+	int rc = real(th, name);
+	/* Only our own handle: another thread's may be ending under us. */
+	if (rc == 0 && pthread_equal(th, pthread_self())) {
+		struct thagtrace_thread *t = tt_self;
+		if (thread_auto_current(t) && !t->name_given)
+			thread_rename(t, name);
+	}
+	return rc;
+}

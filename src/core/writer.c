@@ -132,20 +132,24 @@ static void file_base(const struct thagtrace_thread *t, unsigned n, char *out, s
 		snprintf(out, cap, "%d-%d.%u", t->pid, t->tid, n);
 }
 
-/* A thread registered without a name (automatically, at its start): by now it may
- * have named itself (pthread_setname_np); take its comm. */
-static void read_comm(struct thagtrace_thread *t)
+/* A thread registered without a name (automatically, at its start) may have named
+ * itself since with prctl, which the handle does not see (pthread_setname_np it
+ * does): while the thread exists, its comm is the truth. */
+static void read_comm(const struct thagtrace_thread *t, char out[16])
 {
-	char path[64];
+	char path[64], name[16];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", t->tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	ssize_t n = read(fd, t->name, sizeof(t->name) - 1);
+	ssize_t n = read(fd, name, sizeof(name) - 1);
 	close(fd);
-	if (n > 0 && t->name[n - 1] == '\n')
+	if (n > 0 && name[n - 1] == '\n')
 		n--;
-	t->name[n > 0 ? n : 0] = '\0';
+	if (n <= 0)
+		return;
+	memcpy(out, name, (size_t)n);
+	out[n] = '\0';
 }
 
 /*
@@ -178,10 +182,12 @@ static void open_files(struct thagtrace_thread *t)
 		}
 		t->fd_events = fd;
 		t->fd_freq = ff;
-		if (!t->name[0])
-			read_comm(t);
+		char tname[16];
+		thread_name(t, tname);
+		if (!t->name_given && t->tid)
+			read_comm(t, tname);
 		t->last_ts = t->start_ticks;
-		encode_thread(&w.pk, t->pid, t->tid, t->name, t->start_ticks);
+		encode_thread(&w.pk, t->pid, t->tid, tname, t->start_ticks);
 		return;
 	}
 	writer_fail("no free file name for thread in", "", EEXIST);

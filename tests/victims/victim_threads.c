@@ -40,6 +40,7 @@ static void release(void **v, int n)
 static void *worker_exit(void *arg)
 {
 	(void)arg;
+	pthread_setname_np(pthread_self(), "tt-worker"); /* after its registration */
 	release(allocate(ALLOCS), ALLOCS);
 	pthread_exit(NULL);
 }
