@@ -77,7 +77,7 @@ struct thagtrace_config {
 	double rate_medium;	    /* 0.10 */
 	double rate_small;	    /* 0.01 */
 	uint64_t boost_threshold;   /* 1000 allocations */
-	double boost_max;	    /* 10 */
+	double boost_max;	    /* 2 */
 	uint64_t seed;		    /* random seed; 0 = from the clock */
 	uint32_t unwind;	    /* enum thagtrace_unwind */
 };
@@ -86,7 +86,7 @@ struct thagtrace_config {
 
 /* Fill `cfg` with the defaults: output "thagtrace-out", 64 KiB rings, 100 ms flush,
  * 64 frames, zstd level 1, sample mode "tiered" (10 KiB / 1 KiB tiers, 10 % and 1 %,
- * boost up to 10x past 1000 calls). Always succeeds on a non-NULL cfg. */
+ * boost up to 2x past 1000 calls). Always succeeds on a non-NULL cfg. */
 THAGTRACE_API void thagtrace_config_init(struct thagtrace_config *cfg);
 
 /* Start the tracer: validate cfg (NULL means defaults), create the output directory,

@@ -44,7 +44,7 @@ cat <<EOF
 - Totals: "exact" is every allocation counted: the demo's own, plus about 200
   made by glibc (thread setup, the stdout buffer). "allocated" is the estimate from
   the sampled events (tiered sampling: every allocation >= 10 KiB, 10 % of 1-10 KiB,
-  1 % of smaller ones, boosted up to 10x at busy call sites), calibrated on them.
+  1 % of smaller ones, boosted up to 2x at busy call sites), calibrated on them.
 - read_image (16-256 KiB, always sampled) and every stack that is its call site's
   only stack are "(exact)"; the two xmalloc stacks share one call site, so their
   split is an estimate with a 95 % interval around the demo's figures.

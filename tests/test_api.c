@@ -270,7 +270,7 @@ Test(api, tiered_records_frees_of_sampled_allocations_only)
 	enum { N = 50000 };
 	static void *ptrs[N / 2];
 	uintptr_t base = 0x7e0000000000;
-	for (int i = 0; i < N; i++) /* 40-byte blocks: 1 % (boosted to 10 % as the site warms) */
+	for (int i = 0; i < N; i++) /* 40-byte blocks: 1 % (boosted to 2 % as the site warms) */
 		cr_assert_eq(thagtrace_record_alloc(t, (void *)(base + 64 * (uintptr_t)i), 40), 0);
 	for (int i = 0; i < N / 2; i++) /* this thread frees the first half */
 		cr_assert_eq(thagtrace_record_free(t, (void *)(base + 64 * (uintptr_t)i)), 0);

@@ -15,6 +15,7 @@ static struct sampler_params params(uint32_t mode)
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	c.sample_mode = mode;
+	c.boost_max = 10; /* a boost far from 1, whatever the default: the rule under test */
 	struct sampler_params sp;
 	sampler_params_init(&sp, &c);
 	return sp;

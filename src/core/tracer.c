@@ -54,7 +54,7 @@ void thagtrace_config_init(struct thagtrace_config *cfg)
 	cfg->rate_medium = 0.10;
 	cfg->rate_small = 0.01;
 	cfg->boost_threshold = 1000;
-	cfg->boost_max = 10;
+	cfg->boost_max = 2;
 	cfg->seed = 0;
 }
 
