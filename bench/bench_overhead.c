@@ -20,13 +20,18 @@
  * nothing past the site's first call sampled (the unsampled path alone), with 1 %
  * sampled, and at the defaults: the added ns per malloc+free pair.
  *
- * usage: bench_overhead [THREADS... ] [--total N] [--rounds R] [--also SPEC]... [--lib PATH]
+ * With --touch the workload writes every byte of each block (as a program
+ * initialising what it allocates) instead of one: a less allocation-bound mix.
+ *
+ * usage: bench_overhead [THREADS... ] [--total N] [--rounds R] [--pair-rounds R]
+ *                       [--touch] [--also SPEC]... [--lib PATH]
  *        default: 1 4 16 200 threads, 8000000 allocations, 5 rounds
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +64,7 @@ struct mailbox { /* single producer (thread i), single consumer (thread i + 1) *
 static struct mailbox *boxes;
 static int nthreads;
 static long per_thread;
+static bool touch; /* write every byte of each block, not one */
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -97,8 +103,12 @@ static void *work(void *arg)
 		uint64_t r = rnd(&s);
 		unsigned slot = (unsigned)(r % WINDOW);
 		void *old = live[slot];
-		live[slot] = malloc(pick_size(r >> 16));
-		((volatile char *)live[slot])[0] = (char)i;
+		size_t size = pick_size(r >> 16);
+		live[slot] = malloc(size);
+		if (touch) /* as a program initialising what it allocates */
+			memset(live[slot], (int)i, size);
+		else
+			((volatile char *)live[slot])[0] = (char)i;
 		if (old) {
 			uint64_t h = atomic_load_explicit(&out->head, memory_order_relaxed);
 			if (nthreads > 1 && (r >> 40) % 4 == 0 &&
@@ -250,12 +260,14 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "--work"))
+	if (argc == 4 && !strcmp(argv[1], "--work-touch"))
+		touch = true;
+	if (argc == 4 && (!strcmp(argv[1], "--work") || !strcmp(argv[1], "--work-touch")))
 		return run_work(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "--pair"))
 		return run_pair(atol(argv[3]));
 
-	int threads[16], nt = 0, rounds = 5, nalso = 0;
+	int threads[16], nt = 0, rounds = 5, nalso = 0, pair_rounds = -1;
 	const char *also[4];
 	long total = 8000000;
 	static char lib[1024];
@@ -275,6 +287,10 @@ int main(int argc, char **argv)
 			total = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--touch"))
+			touch = true;
+		else if (!strcmp(argv[i], "--pair-rounds") && i + 1 < argc)
+			pair_rounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--also") && i + 1 < argc && nalso < 4)
 			also[nalso++] = argv[++i];
 		else if (!strcmp(argv[i], "--lib") && i + 1 < argc)
@@ -282,9 +298,10 @@ int main(int argc, char **argv)
 		else if (nt < 16 && atoi(argv[i]) > 0)
 			threads[nt++] = atoi(argv[i]);
 		else {
-			fprintf(stderr,
-				"usage: bench_overhead [THREADS...] [--total N] [--rounds R] "
-				"[--also SAMPLE_SPEC]... [--lib PATH]\n");
+			fprintf(
+			    stderr,
+			    "usage: bench_overhead [THREADS...] [--total N] [--rounds R] "
+			    "[--pair-rounds R] [--touch] [--also SAMPLE_SPEC]... [--lib PATH]\n");
 			return 2;
 		}
 	}
@@ -305,13 +322,17 @@ int main(int argc, char **argv)
 	 * off); at the defaults (this hot site boosted). */
 	const char *pair_how[] = {"untraced", "unsampled", "1%", "tiered"};
 	double pair[4][64];
-	for (int r = 0; r < rounds; r++)
+	if (pair_rounds < 0)
+		pair_rounds = rounds;
+	for (int r = 0; r < pair_rounds; r++)
 		for (int h = 0; h < 4; h++)
 			pair[h][r] = run(self, pair_how[h], "--pair", 1, 20000000);
-	double p0 = median(pair[0], rounds);
-	printf("pair: malloc(32)+free, 20M pairs, median of %d: untraced %.2f ns\n", rounds, p0);
-	for (int h = 1; h < 4; h++) {
-		double ph = median(pair[h], rounds);
+	double p0 = pair_rounds ? median(pair[0], pair_rounds) : 0;
+	if (pair_rounds)
+		printf("pair: malloc(32)+free, 20M pairs, median of %d: untraced %.2f ns\n",
+		       pair_rounds, p0);
+	for (int h = 1; pair_rounds && h < 4; h++) {
+		double ph = median(pair[h], pair_rounds);
 		printf("  %-10s %.2f ns: +%.2f ns/pair\n",
 		       h == 1	? "unsampled"
 		       : h == 2 ? "1%"
@@ -324,14 +345,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nalso; i++)
 		how[3 + i] = also[i];
 	int nhow = 3 + nalso;
-	printf("workload: %ld allocations, mixed sizes, 1/4 of frees cross-thread; "
+	printf("workload: %ld allocations, mixed sizes, 1/4 of frees cross-thread, %s; "
 	       "median of %d interleaved runs; ratios to untraced (wall, and CPU of all threads)\n",
-	       total, rounds);
+	       total, touch ? "every byte written" : "one byte written per block", rounds);
 	for (int i = 0; i < nt; i++) {
 		double wall[3 + 4][64], cpu[3 + 4][64];
 		for (int r = 0; r < rounds; r++)
 			for (int h = 0; h < nhow; h++) {
-				wall[h][r] = run(self, how[h], "--work", threads[i], total);
+				wall[h][r] = run(self, how[h], touch ? "--work-touch" : "--work",
+						 threads[i], total);
 				cpu[h][r] = last_cpu;
 			}
 		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds);
