@@ -84,7 +84,7 @@ struct thagtrace_config {
 
 #define THAGTRACE_MAX_FRAMES_LIMIT 256
 
-/* Fill `cfg` with the defaults: output "thagtrace-out", 64 KiB rings, 100 ms flush,
+/* Fill `cfg` with the defaults: output "thagtrace-out", 256 KiB rings, 100 ms flush,
  * 64 frames, zstd level 1, sample mode "tiered" (10 KiB / 1 KiB tiers, 10 % and 1 %,
  * boost up to 2x past 1000 calls). Always succeeds on a non-NULL cfg. */
 THAGTRACE_API void thagtrace_config_init(struct thagtrace_config *cfg);

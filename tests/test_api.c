@@ -29,7 +29,7 @@ Test(api, config_defaults)
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	cr_assert_eq(c.size, sizeof(c));
-	cr_assert_eq(c.ring_kb, 64);
+	cr_assert_eq(c.ring_kb, 256);
 	cr_assert_eq(c.sample_mode, THAGTRACE_SAMPLE_TIERED);
 	cr_assert_eq(c.tier_large_bytes, 10240);
 	cr_assert_eq(c.tier_medium_bytes, 1024);

@@ -35,7 +35,11 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 	bool known = e->hash == h;
 	unsigned nf = known ? 0 : n;
 	uint32_t len = (uint32_t)(sizeof(struct ev_alloc) + nf * sizeof(uint64_t));
-	struct ev_alloc *ev = ring_reserve(&t->ring, len);
+	/* The last eighth of the ring is kept for frees: a lost free would make its
+	 * recorded allocation look live (a false leak), a lost allocation only costs
+	 * a sample (its free is then not recorded either). */
+	struct ev_alloc *ev =
+	    ring_reserve_within(&t->ring, len, t->ring.capacity - t->ring.capacity / 8);
 	if (!ev) {
 		ring_drop(&t->ring, size);
 		return THAGTRACE_EDROPPED;

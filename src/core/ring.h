@@ -74,8 +74,10 @@ static inline uint32_t ring_max_record(const struct ring *r)
 
 /*
  * Producer: reserve `len` bytes (a multiple of RING_ALIGN, at most ring_max_record)
- * for one record and return where to write it, or NULL if the ring is full (nothing
- * counted: the caller decides whether that is a drop). Call ring_commit or nothing.
+ * for one record and return where to write it, or NULL if the ring would then hold
+ * more than `room` bytes (at most the capacity; nothing counted: the caller decides
+ * whether that is a drop). Call ring_commit or nothing. A room below the capacity
+ * keeps the rest for other records (allocations leave space for frees).
  * Steps:
  *  A. From head and the cached tail, compute the free space, counting the PAD needed
  *     when the record does not fit before the end of the buffer.
@@ -84,17 +86,17 @@ static inline uint32_t ring_max_record(const struct ring *r)
  *  C. Write the PAD header (if wrapping); it is published with the record by C's
  *     store_release in ring_commit, never before.
  */
-static inline void *ring_reserve(struct ring *r, uint32_t len)
+static inline void *ring_reserve_within(struct ring *r, uint32_t len, uint64_t room)
 {
 	uint64_t head = load_relaxed(&r->head); /* only we write it */
 	uint64_t off = head & r->mask;
 	uint64_t contig = r->capacity - off;
 	uint64_t need = len <= contig ? len : contig + len;
 	/* A */
-	if (head + need - r->tail_cache > r->capacity) {
+	if (head + need - r->tail_cache > room) {
 		/* B */
 		r->tail_cache = load_acquire(&r->tail);
-		if (head + need - r->tail_cache > r->capacity)
+		if (head + need - r->tail_cache > room)
 			return NULL;
 	}
 	/* C */
@@ -108,6 +110,12 @@ static inline void *ring_reserve(struct ring *r, uint32_t len)
 	}
 	r->reserve_pos = head;
 	return r->data + off;
+}
+
+/* ring_reserve_within the whole capacity. */
+static inline void *ring_reserve(struct ring *r, uint32_t len)
+{
+	return ring_reserve_within(r, len, r->capacity);
 }
 
 /*

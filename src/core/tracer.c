@@ -41,7 +41,7 @@ void thagtrace_config_init(struct thagtrace_config *cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->size = sizeof(*cfg);
-	cfg->ring_kb = 64;
+	cfg->ring_kb = 256;
 	cfg->flush_interval_ms = 100;
 	cfg->max_frames = 64;
 	cfg->zstd_level = 1;
