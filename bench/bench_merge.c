@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Merge throughput: sampled events per second through the offline pipeline, on one
- * core, decompression and decoding included. A child process first writes a large
+ * Merge throughput: sampled events per second through the offline pipeline,
+ * decompression and decoding included. A child process first writes a large
  * synthetic trace with the writer's own encoder and sink (encode.c, sink.c; zstd
  * level 1, ~1 MiB frames): EVENTS sampled events (ALLOC and FREE records, 2:1, so
  * half the allocations are freed, a quarter of the frees on another thread) over 8
  * threads, 5000 distinct stacks of depth 20 on 2500 call sites, probabilities
  * 0.01..0.1 (boosted small sizes), 0.1 (medium) and 1 (large), exact .freq tables
- * consistent with the samples. Then, in this process, three timings (wall clock,
- * single-threaded code):
- *   - decode only: tt_decoder_next over every .bin (zstd + MessagePack);
- *   - merge: tt_trace_open + tt_profile_build (decode, time-ordered merge, live
- *     set, peak, estimates);
- *   - outputs: tt_resolver (symbols off) + tt_merged_write (folded, pprof, JSON);
- * and the peak RSS of this process (getrusage ru_maxrss; the generator ran in a
- * child) and the trace's size on disk. Target: merge >= 5 M events/s.
+ * consistent with the samples. Then these timings (wall clock):
+ *   - decode only: tt_decoder_next over every .bin (zstd + MessagePack), one core;
+ *   - merge, twice, each in a child process of its own: tt_trace_open +
+ *     tt_profile_build (decode, time-ordered merge, live set, peak, estimates)
+ *     with the decode thread (THAGTRACE_MERGE_THREADS=2) and without it (=1), one
+ *     after the other in the same run so that their ratio is comparable; the
+ *     figures of the two must be bit-identical (exit 1 otherwise);
+ *   - outputs, in the two-thread child: tt_resolver (symbols off) +
+ *     tt_merged_write (folded, pprof, JSON);
+ * and each child's peak RSS (ru_maxrss: the two-thread child's before and after
+ * its outputs, the other's from wait4) and the trace's size on disk. Target:
+ * merge >= 5 M events/s with two threads.
  * --live N bounds each thread's live sampled blocks (a program whose memory stays
  * bounded: frees come when it is reached); without it the live set grows to a third
  * of the events (a worst case for the merge's live table).
@@ -298,6 +302,90 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* What a merge child reports through its pipe. */
+struct merge_result {
+	int ok;
+	double merge_s, merge_cpu, out_s;
+	long rss_merge_kb; /* peak RSS after the merge, before the outputs */
+	uint64_t events, samples;
+	unsigned nstacks, nthreads;
+	/* compared bit for bit between the two modes */
+	double figures[8];
+	uint64_t peak_ts, frees_matched, frees_unmatched;
+};
+
+/* In a child: merge dir with THAGTRACE_MERGE_THREADS=threads; with outputs, also
+ * write dir/merged. */
+static void merge_child(const char *dir, const char *threads, bool outputs, int fd)
+{
+	struct merge_result res = {0};
+	char err[1024];
+	setenv("THAGTRACE_MERGE_THREADS", threads, 1);
+	double w0 = bench_now(), c0 = cpu_now();
+	struct tt_trace *t = tt_trace_open(dir, err, sizeof(err));
+	struct tt_filter filter = {0};
+	struct tt_profile *p =
+	    t ? tt_profile_build(t, &filter, NULL, NULL, err, sizeof(err)) : NULL;
+	res.merge_s = bench_now() - w0;
+	res.merge_cpu = cpu_now() - c0;
+	if (!p) {
+		fprintf(stderr, "bench_merge: %s\n", err);
+		_exit(1);
+	}
+	res.events = p->events;
+	res.samples = p->samples;
+	res.nstacks = p->nstacks;
+	res.nthreads = p->nthreads;
+	double fig[] = {p->alloc_bytes, p->alloc_count,	  p->alloc_bytes_ci, p->live_bytes,
+			p->live_count,	p->live_bytes_ci, p->peak_bytes,     p->peak_count};
+	memcpy(res.figures, fig, sizeof(fig));
+	res.peak_ts = p->peak_ts;
+	res.frees_matched = p->frees_matched;
+	res.frees_unmatched = p->frees_unmatched;
+	res.rss_merge_kb = maxrss_kb();
+	if (outputs) {
+		char outdir[4200];
+		snprintf(outdir, sizeof(outdir), "%s/merged", dir);
+		w0 = bench_now();
+		struct tt_resolver *r = tt_resolver_create(t, false);
+		if (!r || tt_merged_write(outdir, p, r, err, sizeof(err)) != 0) {
+			fprintf(stderr, "bench_merge: outputs: %s\n", r ? err : "out of memory");
+			_exit(1);
+		}
+		res.out_s = bench_now() - w0;
+		tt_resolver_destroy(r);
+	}
+	res.ok = 1;
+	if (write(fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+/* Run merge_child in a child process; its result in *res and its peak RSS in KiB. */
+static int merge_in_child(const char *dir, const char *threads, bool outputs,
+			  struct merge_result *res, long *rss_kb)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		merge_child(dir, threads, outputs, fds[1]);
+	}
+	close(fds[1]);
+	ssize_t n = pid > 0 ? read(fds[0], res, sizeof(*res)) : -1;
+	close(fds[0]);
+	int status = 0;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) || n != (ssize_t)sizeof(*res) || !res->ok)
+		return -1;
+	*rss_kb = ru.ru_maxrss;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t nevents = 20000000;
@@ -354,55 +442,46 @@ int main(int argc, char **argv)
 	if (decoded < 0)
 		return 1;
 
-	char err[1024];
-	w0 = bench_now();
-	c0 = cpu_now();
-	struct tt_trace *t = tt_trace_open(dir, err, sizeof(err));
-	if (!t) {
-		fprintf(stderr, "bench_merge: %s\n", err);
+	/* Two threads first: the page cache is as warm for both (decode_all read all). */
+	struct merge_result two, one;
+	long rss_two, rss_one;
+	if (merge_in_child(dir, "2", true, &two, &rss_two) ||
+	    merge_in_child(dir, "1", false, &one, &rss_one)) {
+		fprintf(stderr, "bench_merge: a merge failed\n");
 		return 1;
 	}
-	struct tt_filter filter = {0};
-	struct tt_profile *p = tt_profile_build(t, &filter, NULL, NULL, err, sizeof(err));
-	double merge_s = bench_now() - w0, merge_cpu = cpu_now() - c0;
-	if (!p) {
-		fprintf(stderr, "bench_merge: %s\n", err);
-		return 1;
-	}
-	long rss_merge = maxrss_kb();
-
-	char outdir[4200];
-	snprintf(outdir, sizeof(outdir), "%s/merged", dir);
-	w0 = bench_now();
-	struct tt_resolver *r = tt_resolver_create(t, false);
-	if (!r || tt_merged_write(outdir, p, r, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bench_merge: outputs: %s\n", r ? err : "out of memory");
-		return 1;
-	}
-	double out_s = bench_now() - w0;
-	long rss_out = maxrss_kb();
-	uint64_t ev = p->events;
+	bool same = two.events == one.events && two.samples == one.samples &&
+		    two.nstacks == one.nstacks && two.peak_ts == one.peak_ts &&
+		    two.frees_matched == one.frees_matched &&
+		    two.frees_unmatched == one.frees_unmatched &&
+		    !memcmp(two.figures, one.figures, sizeof(two.figures));
+	uint64_t ev = two.events;
 
 	printf("bench_merge: %llu events (%llu allocs sampled), %u stacks, %u threads; "
 	       "%.1f MB on disk (%.2f bytes/event)\n",
-	       (unsigned long long)ev, (unsigned long long)p->samples, p->nstacks, p->nthreads,
+	       (unsigned long long)ev, (unsigned long long)two.samples, two.nstacks, two.nthreads,
 	       (double)disk / 1e6, (double)disk / (double)ev);
-	printf("decode only:     %.3f s wall (%.3f s CPU): %.2f M events/s\n", dec_s, dec_cpu,
+	printf("decode only:       %.3f s wall (%.3f s CPU): %.2f M events/s\n", dec_s, dec_cpu,
 	       (double)decoded / dec_s / 1e6);
-	printf("merge:           %.3f s wall (%.3f s CPU): %.2f M events/s   (target >= 5)\n",
-	       merge_s, merge_cpu, (double)ev / merge_s / 1e6);
-	printf("outputs:         %.3f s wall (resolver, symbols off + folded, pprof, JSON)\n",
-	       out_s);
-	printf("merge + outputs: %.3f s wall: %.2f M events/s\n", merge_s + out_s,
-	       (double)ev / (merge_s + out_s) / 1e6);
-	printf("peak RSS: %.1f MiB after the merge, %.1f MiB after the outputs (ru_maxrss)\n",
-	       (double)rss_merge / 1024, (double)rss_out / 1024);
-	tt_resolver_destroy(r);
-	tt_profile_destroy(p);
-	tt_trace_destroy(t);
+	printf("merge, 2 threads:  %.3f s wall (%.3f s CPU): %.2f M events/s   (target >= 5); "
+	       "peak RSS %.1f MiB\n",
+	       two.merge_s, two.merge_cpu, (double)ev / two.merge_s / 1e6,
+	       (double)two.rss_merge_kb / 1024);
+	printf("merge, 1 thread:   %.3f s wall (%.3f s CPU): %.2f M events/s; peak RSS %.1f "
+	       "MiB\n",
+	       one.merge_s, one.merge_cpu, (double)ev / one.merge_s / 1e6, (double)rss_one / 1024);
+	printf("2 threads / 1:     %.2fx; figures %s\n", one.merge_s / two.merge_s,
+	       same ? "bit-identical" : "DIFFER");
+	printf("outputs:           %.3f s wall (resolver, symbols off + folded, pprof, JSON)\n",
+	       two.out_s);
+	printf("merge + outputs:   %.3f s wall: %.2f M events/s (2 threads); peak RSS %.1f MiB\n",
+	       two.merge_s + two.out_s, (double)ev / (two.merge_s + two.out_s) / 1e6,
+	       (double)rss_two / 1024);
+	char outdir[4200];
+	snprintf(outdir, sizeof(outdir), "%s/merged", dir);
 	if (!keep) {
 		support_rmdir(outdir);
 		support_rmdir(dir);
 	}
-	return (uint64_t)decoded == ev ? 0 : 1;
+	return (uint64_t)decoded == ev && same && one.events == ev ? 0 : 1;
 }

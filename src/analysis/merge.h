@@ -5,7 +5,8 @@
  * bytes and counts allocated (sum of size/p and 1/p with their variances), live
  * bytes at the end, live bytes at the global peak; per-thread and size-histogram
  * figures; drops. Memory: the distinct stacks, the live sampled allocations and
- * one decoder per thread whose lifetime overlaps the current time.
+ * one decoder per thread whose lifetime overlaps the current time (plus, with the
+ * decode thread, a fixed pool of decoded batches and one or two per open file).
  */
 #ifndef TT_MERGE_H
 #define TT_MERGE_H
@@ -96,7 +97,11 @@ typedef void (*tt_progress_fn)(uint64_t events, unsigned files_done, unsigned fi
 /*
  * Read every .bin of trace in time order and aggregate, then calibrate and estimate
  * (estimate.c). Returns a profile (free with tt_profile_destroy) or NULL with
- * "FILE: offset N: what" in err. progress may be NULL.
+ * "FILE: offset N: what" in err. progress may be NULL. Decoding runs on a second
+ * thread (decode_thread.c) when the process may use two CPUs, unless the
+ * environment says THAGTRACE_MERGE_THREADS=1 (2 asks for it regardless); the
+ * result, errors included, is the same either way. Calls progress on the calling
+ * thread.
  */
 struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filter *filter,
 				    tt_progress_fn progress, void *progress_ctx, char *err,
