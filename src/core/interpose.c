@@ -263,12 +263,18 @@ static __attribute__((noinline)) void free_general(void *p)
 		thread_exited_release();
 }
 
-/* Every free: one gate filter load decides that an unsampled pointer needs nothing (the
- * tracer's own pointers are never in the set, so no guard test either). */
-static inline __attribute__((always_inline)) void on_free(void *p)
+/* May freeing p need recording? One gate filter load says no for an unsampled
+ * pointer (the tracer's own pointers are never in the set, so no guard test
+ * either); yes for every pointer in mode all. */
+static inline bool free_may_record(const void *p)
 {
 	_Atomic uint16_t *gate = load_relaxed(&freeset_gate);
-	if (unlikely(gate == NULL || load_relaxed(&gate[freeset_gate_index((uintptr_t)p)])))
+	return gate == NULL || load_relaxed(&gate[freeset_gate_index((uintptr_t)p)]) != 0;
+}
+
+static inline __attribute__((always_inline)) void on_free(void *p)
+{
+	if (unlikely(free_may_record(p)))
 		free_general(p);
 }
 
@@ -317,8 +323,7 @@ static void *boot_realloc(void *old, size_t n)
 static inline __attribute__((always_inline)) void *realloc_traced(void *old, size_t n,
 								  uintptr_t site, uintptr_t fp)
 {
-	bool maybe =
-	    old && (tt_sampling.mode == THAGTRACE_SAMPLE_ALL || freeset_maybe((uintptr_t)old));
+	bool maybe = old && free_may_record(old);
 	uint64_t ts = maybe ? tt_ticks() : 0;
 	void *p = real.realloc(old, n);
 	if (p == NULL && n != 0)

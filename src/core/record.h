@@ -76,10 +76,8 @@ static inline __attribute__((always_inline)) int record_alloc_at(struct thagtrac
 								 uintptr_t site, uintptr_t fp)
 {
 	struct site_entry *e = sites_add(&t->sites, site, size);
-	uint64_t count = load_relaxed(&e->count);
-	if (__builtin_expect(e->thr[0] == 0, 0)) /* a new entry: its thresholds now */
-		sampler_refresh(&tt_sampling, count, e->thr);
-	double p = sampler_decide_cached(&t->sampler, &tt_sampling, size, count, e->thr);
+	double p =
+	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
 	if (p == 0.0)
 		return 0;
 	return record_sampled_alloc(t, ptr, size, p, site, fp);

@@ -138,11 +138,13 @@ sampler_decide_cached(struct sampler *s, const struct sampler_params *sp, uint64
 {
 	if (__builtin_expect(sp->mode != THAGTRACE_SAMPLE_TIERED, 0))
 		return sampler_decide_slow(s, sp, size, site_count);
-	if (size >= sp->large || site_count == 1)
-		return 1.0;
-	/* thr[0] == 0: never computed (a real threshold is > 0: rates are > 0). */
+	/* thr[0] == 0: never computed (a real threshold is > 0: rates are > 0). Before
+	 * the certain cases, so a new site's entry has its thresholds from its first
+	 * call on (the inline fast path reads them without this check). */
 	if (__builtin_expect((site_count & 63) == 0 || thr[0] == 0, 0))
 		sampler_refresh(sp, site_count, thr);
+	if (size >= sp->large || site_count == 1)
+		return 1.0;
 	uint64_t t = thr[size >= sp->medium];
 	if (__builtin_expect(t == UINT64_MAX, 0))
 		return 1.0;
