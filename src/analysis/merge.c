@@ -543,13 +543,22 @@ static void live_prefault(void *ctx, void *addr, size_t len)
 }
 
 /* Decode on a second thread? THAGTRACE_MERGE_THREADS=1: no; 2 (or more): yes;
- * unset (or anything else): when this process may run on two CPUs or more. */
+ * unset: when this process may run on two CPUs or more. Any other value is said
+ * once on stderr and treated as unset (the merge's results do not depend on it). */
 static bool decode_thread_wanted(void)
 {
+	static bool said;
 	const char *v = getenv("THAGTRACE_MERGE_THREADS");
 	int32_t n;
 	if (v && tt_parse_id(v, &n))
 		return n >= 2;
+	if (v && !said) {
+		said = true;
+		fprintf(stderr,
+			"thagtrace: THAGTRACE_MERGE_THREADS=%s: expected a number of threads "
+			"(1 or more); deciding by the CPUs available\n",
+			v);
+	}
 	cpu_set_t set;
 	if (sched_getaffinity(0, sizeof(set), &set) == 0)
 		return CPU_COUNT(&set) >= 2;

@@ -263,6 +263,14 @@ def check_golden_merge(tools, work, golden):
           "separated by ';', root first)" % (folded, want_folded))
     text = got.get("report.txt", b"").decode()
     check("2 events lost" in text, "golden-merge: report.txt does not show the 2 dropped events")
+    # A bad THAGTRACE_MERGE_THREADS is said, and changes nothing in the results.
+    env = dict(os.environ, THAGTRACE_MERGE_THREADS="two")
+    rc, o, e = run([report, "--json", "--no-symbols", "golden-merge"], work, env=env)
+    check(rc == 0 and "THAGTRACE_MERGE_THREADS=two" in e,
+          "THAGTRACE_MERGE_THREADS=two: exit %r, stderr %r (want 0 and a line naming it)"
+          % (rc, e.strip()[:200]))
+    check(o.encode() == got.get("report.json"),
+          "THAGTRACE_MERGE_THREADS=two: the JSON report differs from the default run's")
     return d, out
 
 
