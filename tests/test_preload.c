@@ -484,12 +484,14 @@ Test(preload, dlopened_library_allocations)
 }
 
 /* Code without frame pointers: the frame-pointer walk stops at the first frame of
- * the victim; with the default (auto) the chain is unwound by libunwind. */
-Test(preload, libunwind_sees_through_code_without_frame_pointers)
+ * the victim; the default (auto, the call-frame tables) unwinds the whole chain, as
+ * deep as libunwind does. */
+Test(preload, tables_see_through_code_without_frame_pointers)
 {
-	unsigned depth[2];
-	const char *modes[2] = {"THAGTRACE_UNWIND=fp", "THAGTRACE_UNWIND=auto"};
-	for (int k = 0; k < 2; k++) {
+	unsigned depth[3];
+	const char *modes[3] = {"THAGTRACE_UNWIND=fp", "THAGTRACE_UNWIND=auto",
+				"THAGTRACE_UNWIND=libunwind"};
+	for (int k = 0; k < 3; k++) {
 		const char *e[] = {"THAGTRACE_SAMPLE=all", modes[k], NULL};
 		struct run r;
 		run_victim(&r, e, "victim_nofp", NULL);
@@ -499,9 +501,11 @@ Test(preload, libunwind_sees_through_code_without_frame_pointers)
 		depth[k] = t.max_depth;
 		support_rmdir(outdir);
 	}
-	cr_log_info("deepest stack: fp %u frames, auto %u frames", depth[0], depth[1]);
+	cr_log_info("deepest stack: fp %u, auto %u, libunwind %u frames", depth[0], depth[1],
+		    depth[2]);
 	cr_assert_leq(depth[0], 4, "fp cannot walk this code (%u frames)", depth[0]);
 	cr_assert_geq(depth[1], 12, "auto unwinds the 10-deep chain, main and libc (%u)", depth[1]);
+	cr_assert_eq(depth[1], depth[2], "auto %u frames, libunwind %u", depth[1], depth[2]);
 }
 
 struct tid_files {

@@ -2,6 +2,7 @@
 /* Module map: executable segments, load biases and build-ids of loaded objects. */
 #define _GNU_SOURCE
 #include "modules.h"
+#include "unwind_cfi.h"
 
 #include <elf.h>
 #include <link.h>
@@ -133,6 +134,8 @@ void modules_refresh(void)
 		struct module_map *m = modules_snapshot();
 		if (m) { /* else: try again next time */
 			seen_generation = g;
+			/* Unloaded objects' addresses may now be another's code. */
+			unwind_cfi_flush();
 			struct module_map *old = modules_publish(m);
 			if (old) {
 				old->retired_next = retired;

@@ -10,6 +10,7 @@
 
 #include "../common/clock.h"
 #include "../common/format.h"
+#include "unwind_cfi.h"
 #include "unwind_fp.h"
 #include "unwind_libunwind.h"
 
@@ -80,10 +81,17 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];
 	bool truncated = false, broken = true;
 	unsigned n = 0;
-	if (t->stack_hi && tt_cfg.unwind != THAGTRACE_UNWIND_LIBUNWIND)
+	const uintptr_t *frame = (const uintptr_t *)fp;
+	if (tt_unwind_cfi && t->stack_hi && fp >= t->stack_lo && fp + 16 <= t->stack_hi &&
+	    frame[1] == site)
+		/* The site's frame as it is at the return: its stack pointer just above
+		 * the return address, its rbp what the callee's prologue saved. */
+		n = unwind_cfi(site, fp + 16, frame[0], t->stack_lo, t->stack_hi, frames,
+			       t->max_frames, &truncated, &broken);
+	else if (t->stack_hi && tt_cfg.unwind != THAGTRACE_UNWIND_LIBUNWIND)
 		n = unwind_fp(fp, t->stack_lo, t->stack_hi, frames, t->max_frames, &truncated,
 			      &broken);
-	if (broken && tt_cfg.unwind != THAGTRACE_UNWIND_FP && t->stack_hi) {
+	if (broken && !tt_unwind_cfi && tt_cfg.unwind != THAGTRACE_UNWIND_FP && t->stack_hi) {
 		/* Code without frame pointers: DWARF unwinding, microseconds, sampled
 		 * events only. libunwind may allocate: under the guard. */
 		uintptr_t more[THAGTRACE_MAX_FRAMES_LIMIT];

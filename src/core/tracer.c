@@ -14,6 +14,7 @@
 #include "ring.h"
 #include "freeset.h"
 #include "modules.h"
+#include "unwind_cfi.h"
 #include "unwind_libunwind.h"
 #include "registry.h"
 #include "thread.h"
@@ -28,6 +29,7 @@ bool tt_need_fence;
 bool tt_use_tsc;
 static bool clock_chosen;
 struct thagtrace_config tt_cfg;
+bool tt_unwind_cfi;
 struct sampler_params tt_sampling;
 
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
@@ -184,7 +186,10 @@ static int start_locked(const struct thagtrace_config *cfg)
 	}
 	tt_cfg = c;
 	sampler_params_init(&tt_sampling, &tt_cfg);
-	if (c.unwind != THAGTRACE_UNWIND_FP && !unwind_libunwind_load()) {
+	/* auto: the call-frame tables, walked by our own cached unwinder; libunwind
+	 * only where that cannot run (no _dl_find_object). */
+	tt_unwind_cfi = c.unwind == THAGTRACE_UNWIND_AUTO && unwind_cfi_available();
+	if (c.unwind != THAGTRACE_UNWIND_FP && !tt_unwind_cfi && !unwind_libunwind_load()) {
 		if (c.unwind == THAGTRACE_UNWIND_LIBUNWIND)
 			tt_log("libunwind.so.8 not found: stacks use frame pointers only");
 		tt_cfg.unwind = THAGTRACE_UNWIND_FP;
