@@ -508,6 +508,33 @@ Test(preload, tables_see_through_code_without_frame_pointers)
 	cr_assert_eq(depth[1], depth[2], "auto %u frames, libunwind %u", depth[1], depth[2]);
 }
 
+/* A program that closes every descriptor and reuses all the numbers: its own file
+ * holds only what it wrote, and tracing goes on (exact counts after the takeover). */
+Test(preload, program_taking_every_descriptor_is_not_written_into)
+{
+	char path[1100];
+	snprintf(path, sizeof(path), "%s.own", support_tmpdir("victim_closefds"));
+	struct run r;
+	run_victim(&r, NULL, "victim_closefds", path, NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err, "the tracer said nothing");
+	char buf[256] = {0};
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	unlink(path);
+	cr_assert_eq(n, 23, "the program's file is %zu bytes: %s", n, buf);
+	cr_assert_str_eq(buf, "program data\nlast line\n");
+	struct fn fns[4];
+	int nf = parse_fns(r.out, fns, 4);
+	struct tally t = {.fns = fns, .nfns = nf};
+	tally_dir(&t);
+	check_exact_sites(fns, nf);
+	cr_assert_eq(t.ends, t.threads, "the files were closed cleanly");
+	support_rmdir(outdir);
+}
+
 struct tid_files {
 	int tid;
 	int files;	 /* .bin files of that thread, one per session */

@@ -4,10 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "thagtrace.h"
 
 int sink_init(struct sink *s, int level)
@@ -83,4 +88,92 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 	if (ZSTD_isError(c))
 		return -EIO;
 	return sink_write_all(fd, s->out, c);
+}
+
+/* Lowest number for our descriptors: above what programs use and close by number,
+ * below the limit. */
+static int high_base(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= 2048)
+		return 1024;
+	return rl.rlim_cur >= 64 ? (int)(rl.rlim_cur / 2) : 3;
+}
+
+static int move_high(int fd)
+{
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
+	if (hi < 0)
+		return fd; /* no room up there: stay */
+	close(fd);
+	return hi;
+}
+
+static bool same_file(int fd, const struct sink_file *f)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
+}
+
+int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
+		     struct sink_file *f)
+{
+	*f = SINK_FILE_NONE;
+	if (strlen(name) >= sizeof(f->name))
+		return -ENAMETOOLONG;
+	int fd = sink_create(dir, name, kind);
+	if (fd < 0)
+		return fd;
+	fd = move_high(fd);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	f->fd = fd;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return 0;
+}
+
+/* f->fd is no longer our file: forget the number, find the file again by name. */
+static int reopen(const char *dir, struct sink_file *f)
+{
+	f->fd = -1;
+	char path[4096 + 128];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, f->name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!same_file(fd, f)) {
+		close(fd);
+		return -ESTALE; /* replaced by another file of that name */
+	}
+	f->fd = move_high(fd);
+	tt_debug("the program closed or reused the descriptor of %s; reopened", f->name);
+	return 0;
+}
+
+int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src,
+		    size_t n)
+{
+	if (f->fd < 0)
+		return -EBADF;
+	if (!same_file(f->fd, f)) {
+		int rc = reopen(dir, f);
+		if (rc != 0)
+			return rc;
+	}
+	return sink_frame(s, f->fd, src, n);
+}
+
+void sink_file_close(struct sink_file *f)
+{
+	if (f->fd >= 0 && same_file(f->fd, f))
+		close(f->fd);
+	*f = SINK_FILE_NONE;
 }

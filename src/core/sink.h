@@ -8,6 +8,7 @@
 #define TT_SINK_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <zstd.h>
 
 #include "../common/format.h"
@@ -32,5 +33,35 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n);
 
 /* write(2) all of buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int sink_write_all(int fd, const void *buf, size_t n);
+
+/*
+ * A file of the tracer's own, kept apart from the program's descriptors. Programs
+ * close descriptors they did not open (daemons close everything above 2, shells
+ * close what they think are stale pipes) and reuse the numbers. The descriptor is
+ * moved high (F_DUPFD_CLOEXEC at 512 or more), and before each write it must still
+ * be this file (device and inode, one fstat): if it is not, the number belongs to
+ * the program now and is never written or closed by us again; the file is reopened
+ * by name (O_APPEND: whole frames, the stream goes on).
+ */
+struct sink_file {
+	int fd; /* -1: none */
+	dev_t dev;
+	ino_t ino;
+	char name[64]; /* in the sink's directory */
+};
+
+#define SINK_FILE_NONE ((struct sink_file){.fd = -1})
+
+/* sink_create, then the move and the identity. Returns 0 or -errno. */
+int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
+		     struct sink_file *f);
+
+/* sink_frame to f, checked (and reopened in dir if the program took the number).
+ * Returns 0 or -errno. */
+int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src,
+		    size_t n);
+
+/* Close f if its descriptor is still ours; f becomes SINK_FILE_NONE. */
+void sink_file_close(struct sink_file *f);
 
 #endif /* TT_SINK_H */

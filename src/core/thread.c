@@ -101,7 +101,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	t->map_bytes = total;
 	t->generation = generation;
 	t->max_frames = tt_cfg.max_frames;
-	t->fd_events = t->fd_freq = -1;
+	t->events = t->freq = SINK_FILE_NONE;
 	t->pid = (int32_t)getpid();
 	t->tid = spare ? 0 : (int32_t)syscall(SYS_gettid);
 	t->start_ticks = tt_ticks();
@@ -130,6 +130,9 @@ void thread_destroy(struct thagtrace_thread *t)
 	if (!t)
 		return;
 	sites_fini(&t->sites);
+	/* Open only in a fork child that discards its parent's handles. */
+	sink_file_close(&t->events);
+	sink_file_close(&t->freq);
 	munmap(t, t->map_bytes);
 }
 

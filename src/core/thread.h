@@ -13,6 +13,7 @@
 
 #include "ring.h"
 #include "sampler.h"
+#include "sink.h"
 #include "sites.h"
 
 /* Ring record types (struct ring_rec.type); the writer turns each into file records. */
@@ -83,7 +84,7 @@ struct thagtrace_thread {
 	/* Writer-private from here on. */
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
-	int fd_events, fd_freq; /* -1 until the writer opens them */
+	struct sink_file events, freq; /* fd -1 until the writer opens them */
 	uint64_t last_ts;	/* ticks of the last event written (deltas) */
 	uint64_t drops_written; /* dropped count in the last DROPS record */
 	uint64_t emitted_written;

@@ -282,7 +282,7 @@ void tt_fork_parent(void)
 
 void tt_fork_child(void)
 {
-	writer_fork_unlock(); /* the writer thread itself is not in the child */
+	writer_fork_child(); /* the writer thread itself is not in the child */
 	modules_fork_unlock();
 	bool was_running = running;
 	store_seq_cst(&tt_fast_gen, 0);

@@ -211,8 +211,10 @@ static uintptr_t rd_encoded(struct rd *r, unsigned enc, uintptr_t datarel)
 		r->bad = true;
 		return 0;
 	}
-	if (enc & PE_INDIRECT) /* the address of the value: .eh_frame is ours to read */
-		v = v ? *(const uint64_t *)(uintptr_t)v : 0;
+	if (enc & PE_INDIRECT) { /* a pointer to the value, anywhere: not followed */
+		r->bad = true;
+		return 0;
+	}
 	return (uintptr_t)v;
 }
 

@@ -59,7 +59,7 @@ static struct {
 	struct sink sink;
 	struct encode_buf sb;
 	msgpack_packer pk;
-	int fd_meta;
+	struct sink_file meta;
 	char dir[4096];
 	uint64_t flush_ns;
 	uint64_t last_anchor_ns;
@@ -70,7 +70,7 @@ static struct {
 	bool backlog;
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
-} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER};
+} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER, .meta = {.fd = -1}};
 
 void writer_fork_lock(void)
 {
@@ -80,6 +80,12 @@ void writer_fork_lock(void)
 void writer_fork_unlock(void)
 {
 	pthread_mutex_unlock(&w.pass_lock);
+}
+
+void writer_fork_child(void)
+{
+	writer_fork_unlock();
+	sink_file_close(&w.meta); /* the parent's: the child writes its own */
 }
 
 void tt_wake_writer(void)
@@ -110,14 +116,15 @@ static void encode_anchor(void)
 	w.last_anchor_ns = mono;
 }
 
-/* Compress what is encoded so far into one frame of fd. */
-static void flush_frame(int fd, const char *name)
+/* Compress what is encoded so far into one frame of f. */
+static void flush_frame(struct sink_file *f, const char *name)
 {
 	if (w.sb.size == 0)
 		return;
-	if (!w.failed && fd >= 0) {
+	if (!w.failed && f->fd >= 0) {
 		/* An encoding that ran out of memory must not reach the file half done. */
-		int rc = w.sb.failed ? -ENOMEM : sink_frame(&w.sink, fd, w.sb.data, w.sb.size);
+		int rc = w.sb.failed ? -ENOMEM
+				     : sink_file_frame(&w.sink, w.dir, f, w.sb.data, w.sb.size);
 		if (rc != 0)
 			writer_fail("cannot write", name, -rc);
 	}
@@ -162,26 +169,24 @@ static void open_files(struct thagtrace_thread *t)
 	for (unsigned n = 0; n < 100000; n++) {
 		file_base(t, n, base, sizeof(base));
 		snprintf(name, sizeof(name), "%s.bin", base);
-		int fd = sink_create(w.dir, name, TT_FILE_EVENTS);
-		if (fd == -EEXIST)
+		int rc = sink_file_create(w.dir, name, TT_FILE_EVENTS, &t->events);
+		if (rc == -EEXIST)
 			continue;
-		if (fd < 0) {
-			writer_fail("cannot create", name, -fd);
+		if (rc < 0) {
+			writer_fail("cannot create", name, -rc);
 			return;
 		}
 		snprintf(name, sizeof(name), "%s.freq", base);
-		int ff = sink_create(w.dir, name, TT_FILE_FREQ);
-		if (ff == -EEXIST) {
-			close(fd);
+		rc = sink_file_create(w.dir, name, TT_FILE_FREQ, &t->freq);
+		if (rc == -EEXIST) {
+			sink_file_close(&t->events);
 			continue; /* leaves a header-only .bin behind; readers skip those */
 		}
-		if (ff < 0) {
-			close(fd);
-			writer_fail("cannot create", name, -ff);
+		if (rc < 0) {
+			sink_file_close(&t->events);
+			writer_fail("cannot create", name, -rc);
 			return;
 		}
-		t->fd_events = fd;
-		t->fd_freq = ff;
 		char tname[16];
 		thread_name(t, tname);
 		if (!t->name_given && t->tid)
@@ -243,10 +248,10 @@ static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
 static void thread_pass(struct thagtrace_thread *t, bool closing)
 {
 	char name[80];
-	if (t->fd_events < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
+	if (t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
 	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
 		return; /* nothing yet: no files */
-	if (t->fd_events < 0 && !w.failed)
+	if (t->events.fd < 0 && !w.failed)
 		open_files(t);
 	file_base(t, 0, name, sizeof(name));
 
@@ -258,7 +263,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 		uint64_t before = c.n;
 		ring_drain(&t->ring, visit_event, &c);
 		if (w.sb.size >= FRAME_TARGET)
-			flush_frame(t->fd_events, name);
+			flush_frame(&t->events, name);
 		if (c.n == before)
 			break;
 		if (!closing && load_relaxed(&t->ring.tail) - tail0 >= t->ring.capacity) {
@@ -268,7 +273,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	}
 
 	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
-	if (!w.failed && t->fd_events >= 0) {
+	if (!w.failed && t->events.fd >= 0) {
 		if (dropped != t->drops_written || (closing && emitted != t->emitted_written)) {
 			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes));
 			t->drops_written = dropped;
@@ -278,20 +283,17 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 			encode_end(&w.pk, emitted, load_relaxed(&t->ring.recorded), dropped,
 				   tt_ticks());
 	}
-	flush_frame(t->fd_events, name);
+	flush_frame(&t->events, name);
 
 	/* Exact call-site counts: only what changed since the last snapshot. */
 	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
 	if (nsites && !w.failed)
 		encode_snapshot(&w.pk, tt_ticks(), nsites);
-	flush_frame(t->fd_freq, name);
+	flush_frame(&t->freq, name);
 
 	if (closing) {
-		if (t->fd_events >= 0)
-			close(t->fd_events);
-		if (t->fd_freq >= 0)
-			close(t->fd_freq);
-		t->fd_events = t->fd_freq = -1;
+		sink_file_close(&t->events);
+		sink_file_close(&t->freq);
 		w.threads++;
 		w.emitted += emitted;
 		w.recorded += load_relaxed(&t->ring.recorded);
@@ -416,10 +418,10 @@ static void *writer_main(void *arg)
 		 * for validating frames of code in the new objects. */
 		modules_refresh();
 		if (!w.failed && modules_write_pending(&w.pk))
-			flush_frame(w.fd_meta, "meta");
+			flush_frame(&w.meta, "meta");
 		if (!w.failed && tt_now_ns() - w.last_anchor_ns >= ANCHOR_INTERVAL_NS) {
 			encode_anchor();
-			flush_frame(w.fd_meta, "meta");
+			flush_frame(&w.meta, "meta");
 		}
 		if (!w.backlog)
 			sleep_until_woken(seen);
@@ -439,7 +441,7 @@ static void *writer_main(void *arg)
 		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped,
 				load_relaxed(&tt_untraced_allocs), load_relaxed(&tt_untraced_bytes),
 				load_relaxed(&tt_untraced_frees), freeset_overflows());
-		flush_frame(w.fd_meta, "meta");
+		flush_frame(&w.meta, "meta");
 	}
 	pthread_mutex_lock(&w.pass_lock);
 	urcu_memb_unregister_thread();
@@ -474,9 +476,9 @@ static int create_meta(void)
 			snprintf(name, sizeof(name), "%d.meta", (int)getpid());
 		else
 			snprintf(name, sizeof(name), "%d.%u.meta", (int)getpid(), n);
-		int fd = sink_create(w.dir, name, TT_FILE_META);
-		if (fd != -EEXIST)
-			return fd;
+		int rc = sink_file_create(w.dir, name, TT_FILE_META, &w.meta);
+		if (rc != -EEXIST)
+			return rc;
 	}
 	return -EEXIST;
 }
@@ -503,17 +505,17 @@ int writer_start(const struct thagtrace_config *cfg)
 	encode_buf_init(&w.sb);
 	msgpack_packer_init(&w.pk, &w.sb, encode_buf_write);
 
-	w.fd_meta = create_meta();
-	if (w.fd_meta < 0) {
+	rc = create_meta();
+	if (rc < 0) {
 		tt_log("cannot create the process file in %s: %s; tracing off", w.dir,
-		       strerrordesc_np(-w.fd_meta));
+		       strerrordesc_np(-rc));
 		rc = THAGTRACE_EIO;
 		goto fail;
 	}
 	meta_encode_process(&w.pk, cfg, tt_use_tsc ? "tsc" : "monotonic");
 	encode_anchor();
 	modules_write_pending(&w.pk);
-	rc = w.sb.failed ? -ENOMEM : sink_frame(&w.sink, w.fd_meta, w.sb.data, w.sb.size);
+	rc = w.sb.failed ? -ENOMEM : sink_file_frame(&w.sink, w.dir, &w.meta, w.sb.data, w.sb.size);
 	encode_buf_clear(&w.sb);
 	if (rc != 0) {
 		tt_log("cannot write the process file in %s: %s; tracing off", w.dir,
@@ -529,9 +531,7 @@ int writer_start(const struct thagtrace_config *cfg)
 	}
 	return 0;
 fail:
-	if (w.fd_meta >= 0)
-		close(w.fd_meta);
-	w.fd_meta = -1;
+	sink_file_close(&w.meta);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 	return rc;
@@ -542,9 +542,7 @@ void writer_stop(void)
 	store_seq_cst(&w.stop, 1);
 	tt_wake_writer();
 	pthread_join(w.thread, NULL);
-	if (w.fd_meta >= 0)
-		close(w.fd_meta);
-	w.fd_meta = -1;
+	sink_file_close(&w.meta);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }

@@ -24,5 +24,7 @@ void writer_stop(void);
 /* fork: hold the writer outside its passes and liburcu across the fork. */
 void writer_fork_lock(void);
 void writer_fork_unlock(void);
+/* fork child: unlock, and close the parent's process file (the child opens its own). */
+void writer_fork_child(void);
 
 #endif /* TT_WRITER_H */
