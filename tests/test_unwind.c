@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -280,4 +281,46 @@ Test(unwind, cfi_stays_inside_the_stack_bounds)
 		       &trunc, &broken);
 	cr_assert_eq(n, 1);
 	cr_assert(broken);
+}
+
+/* From inside a signal handler: through the kernel's signal frame into the code
+ * that was interrupted (here raise's system call), and on to its callers. */
+static struct cfi_probe in_handler;
+static uintptr_t raiser_ra;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	cfi_probe(&in_handler);
+}
+
+__attribute__((noinline)) static void raiser(void)
+{
+	raiser_ra = (uintptr_t)__builtin_return_address(0);
+	raise(SIGUSR1);
+	__asm__ volatile("" ::: "memory");
+}
+
+Test(unwind, cfi_walks_through_a_signal_frame)
+{
+	this_stack(&in_handler.lo, &in_handler.hi);
+	in_handler.flush = true;
+	struct sigaction sa = {.sa_handler = on_usr1}, old;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	raiser();
+	sigaction(SIGUSR1, &old, NULL);
+	bool found = false;
+	for (unsigned k = 0; k < in_handler.n; k++)
+		found |= in_handler.out[k] == raiser_ra;
+	cr_assert(found, "the frames before the signal are on the stack (%u frames)",
+		  in_handler.n);
+	cr_assert_not(in_handler.broken, "and it goes on to the outermost frame");
+	bool trampoline = false; /* on_usr1's frame may be gone: a tail call */
+	for (unsigned k = 0; k < 2 && k < in_handler.n; k++) {
+		struct cfi_rule r;
+		unwind_cfi_rule(in_handler.out[k] - 1, &r);
+		trampoline |= r.kind == CFI_SIGNAL;
+	}
+	cr_assert(trampoline, "the handler returns to the signal trampoline");
 }

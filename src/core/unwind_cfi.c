@@ -12,6 +12,7 @@
 
 #include <dlfcn.h>
 #include <string.h>
+#include <sys/ucontext.h>
 
 #include "../common/atomic.h"
 #include "modules.h"
@@ -24,9 +25,9 @@
 #endif
 
 enum {
-	REG_RBP = 6,
-	REG_RSP = 7,
-	REG_RA = 16,
+	DW_RBP = 6,
+	DW_RSP = 7,
+	DW_RA = 16,
 };
 
 /* ---- the rule cache ----
@@ -38,12 +39,14 @@ enum {
 static _Atomic uint64_t cache[1u << CACHE_LOG];
 
 /* Codes: bit 15 the CFA base (rbp), bits 4..14 the CFA offset / 8, bits 0..3 the
- * slot k of the saved rbp at CFA - 8k (0: unchanged). The top three codes are taken
+ * slot k of the saved rbp at CFA - 8k (0: unchanged). The top six codes are taken
  * by the rules below, and the combinations they would spell are never cached. */
 #define CODE_NONE	 0xFFFFu
 #define CODE_OUTERMOST	 0xFFFEu
 #define CODE_REALIGNED	 0xFFFDu /* cfa = *(rbp - 8), rbp saved at *rbp: gcc's realign */
-#define CODE_UNCACHEABLE 0xFFFCu /* (never stored) the rule does not fit a code */
+#define CODE_SIGNAL	 0xFFFCu
+#define CODE_UNSUPPORTED 0xFFFBu
+#define CODE_UNCACHEABLE 0xFFFAu /* (never stored) the rule does not fit a code */
 
 static inline size_t cache_index(uintptr_t ip)
 {
@@ -54,8 +57,11 @@ static unsigned encode_rule(const struct cfi_rule *r)
 {
 	switch (r->kind) {
 	case CFI_NONE:
-	case CFI_UNSUPPORTED:
 		return CODE_NONE;
+	case CFI_UNSUPPORTED:
+		return CODE_UNSUPPORTED;
+	case CFI_SIGNAL:
+		return CODE_SIGNAL;
 	case CFI_OUTERMOST:
 		return CODE_OUTERMOST;
 	case CFI_REALIGNED:
@@ -78,6 +84,10 @@ static void decode_rule(unsigned code, struct cfi_rule *r)
 		r->kind = CFI_NONE;
 	} else if (code == CODE_OUTERMOST) {
 		r->kind = CFI_OUTERMOST;
+	} else if (code == CODE_SIGNAL) {
+		r->kind = CFI_SIGNAL;
+	} else if (code == CODE_UNSUPPORTED) {
+		r->kind = CFI_UNSUPPORTED;
 	} else if (code == CODE_REALIGNED) {
 		r->kind = CFI_REALIGNED;
 		r->cfa_off = -8;
@@ -277,6 +287,7 @@ struct cie {
 	int64_t data_align;
 	unsigned fde_enc;
 	bool has_z;
+	bool signal; /* 'S': the FDE covers a signal trampoline */
 	struct rd init; /* its initial instructions */
 };
 
@@ -299,9 +310,10 @@ static bool parse_cie(const unsigned char *p, struct cie *c)
 	c->code_align = rd_uleb(&r);
 	c->data_align = rd_sleb(&r);
 	uint64_t ra = version == 1 ? rd_bytes(&r, 1) : rd_uleb(&r);
-	if (ra != REG_RA)
+	if (ra != DW_RA)
 		return false;
 	c->fde_enc = PE_ABSPTR;
+	c->signal = false;
 	c->has_z = aug[0] == 'z';
 	if (c->has_z) {
 		uint64_t len = rd_uleb(&r);
@@ -315,7 +327,7 @@ static bool parse_cie(const unsigned char *p, struct cie *c)
 				unsigned enc = (unsigned)rd_bytes(&r, 1);
 				(void)rd_encoded(&r, enc & ~(unsigned)PE_INDIRECT, 0);
 			} else if (*a == 'S') {
-				return false; /* a signal frame: its registers are in a sigcontext */
+				c->signal = true;
 			} else {
 				break; /* the rest is skipped by its length */
 			}
@@ -332,7 +344,7 @@ static bool parse_cie(const unsigned char *p, struct cie *c)
 
 static void set_reg(struct cfa_state *s, uint64_t reg, enum reg_kind kind, int64_t off)
 {
-	struct reg_rule *rr = reg == REG_RBP ? &s->rbp : reg == REG_RA ? &s->ra : NULL;
+	struct reg_rule *rr = reg == DW_RBP ? &s->rbp : reg == DW_RA ? &s->ra : NULL;
 	if (rr) {
 		rr->kind = kind;
 		rr->off = off;
@@ -503,9 +515,9 @@ static bool run_cfa(struct rd *r, const struct cie *c, uintptr_t loc, uintptr_t 
 	restore:
 		if (!initial)
 			return false;
-		if (reg == REG_RBP)
+		if (reg == DW_RBP)
 			s->rbp = initial->rbp;
-		else if (reg == REG_RA)
+		else if (reg == DW_RA)
 			s->ra = initial->ra;
 		continue;
 	}
@@ -538,6 +550,10 @@ void unwind_cfi_rule(uintptr_t pc, struct cfi_rule *out)
 		out->kind = CFI_NONE;
 		return;
 	}
+	if (c.signal) {
+		out->kind = CFI_SIGNAL;
+		return;
+	}
 	if (c.has_z) {
 		uint64_t len = rd_uleb(&r);
 		if (len > (uint64_t)(r.end - r.p))
@@ -564,14 +580,14 @@ void unwind_cfi_rule(uintptr_t pc, struct cfi_rule *out)
 		out->cfa_off = s.off;
 		return;
 	}
-	if (s.kind != CFA_REG || (s.reg != REG_RSP && s.reg != REG_RBP))
+	if (s.kind != CFA_REG || (s.reg != DW_RSP && s.reg != DW_RBP))
 		return;
 	if (s.rbp.kind == REG_OFFSET)
 		out->rbp_off = s.rbp.off;
 	else if (s.rbp.kind != REG_SAME)
 		return;
 	out->kind = CFI_RULE;
-	out->cfa_rbp = s.reg == REG_RBP;
+	out->cfa_rbp = s.reg == DW_RBP;
 	out->cfa_off = s.off;
 }
 
@@ -617,6 +633,9 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 	*broken = true;
 	if (!in_stack(sp, lo, hi))
 		return 0;
+	/* ip is a return address (the instruction after a call) but past a signal
+	 * frame, where it is the interrupted instruction itself: ip + 1 then stands
+	 * for it, as the return address it is not. */
 	while (ip >= UNWIND_MIN_CODE_ADDR) {
 		if (n == max) {
 			*truncated = true;
@@ -652,6 +671,20 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 				nbp = *(const uintptr_t *)(cfa + (uintptr_t)r.rbp_off);
 			}
 			break;
+		case CFI_SIGNAL: {
+			/* The kernel's frame: the ucontext right where the handler's
+			 * return address (the trampoline) was popped. */
+			if (sp > hi - sizeof(ucontext_t) || !in_stack(sp, sp, hi))
+				return n;
+			const greg_t *g = ((const ucontext_t *)sp)->uc_mcontext.gregs;
+			uintptr_t nsp = (uintptr_t)g[REG_RSP], nip = (uintptr_t)g[REG_RIP];
+			if (nsp <= sp || !in_stack(nsp, sp, hi) || nip < UNWIND_MIN_CODE_ADDR)
+				return n;
+			bp = (uintptr_t)g[REG_RBP];
+			sp = nsp;
+			ip = nip + 1;
+			continue;
+		}
 		case CFI_REALIGNED:
 			if (!in_stack(bp + (uintptr_t)r.cfa_off, sp, hi))
 				return n;
@@ -660,6 +693,8 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 				return n;
 			nbp = *(const uintptr_t *)bp;
 			break;
+		case CFI_UNSUPPORTED:
+			return n; /* a rule we cannot follow: no guessing past it */
 		default:
 			/* No table for this code (generated code, say): its frame pointer,
 			 * if it has one that leads to code. */

@@ -23,6 +23,8 @@ enum cfi_kind {
 	CFI_OUTERMOST,	/* the return address is undefined: the first frame of the stack */
 	CFI_RULE,	/* cfa = (cfa_rbp ? rbp : rsp) + cfa_off; rbp saved at cfa + rbp_off */
 	CFI_REALIGNED,	/* a realigned frame: cfa = *(rbp + cfa_off), rbp saved at *rbp */
+	CFI_SIGNAL,	/* the signal trampoline: the interrupted registers are in the
+			 * ucontext at the stack pointer */
 	CFI_UNSUPPORTED /* an expression or register rule this walker does not follow */
 };
 
@@ -46,8 +48,11 @@ void unwind_cfi_rule(uintptr_t pc, struct cfi_rule *r);
  * caller's stack pointer `sp` and frame register `bp` as they are at that return
  * address: ip first into out[0..max), then each caller's return address. Every load
  * is of a stack slot inside [lo, hi), each frame strictly above the one before.
- * Frames without call-frame information (generated code) are stepped by their frame
- * pointer, when it is plausible. Sets *truncated when max stopped it with frames
+ * Signal frames are followed into the interrupted code, whose frame is stored as
+ * its instruction address plus one (a return address's convention, so that readers
+ * that look at the address less one find that instruction). Frames without
+ * call-frame information (generated code) are stepped by their frame pointer, when
+ * it is plausible. Sets *truncated when max stopped it with frames
  * left, *broken when it stopped before the outermost frame. Returns the count.
  * Lock-free, allocation-free, async-signal-safe.
  */
