@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 	stack_hi = stack_lo + size;
 	modules_destroy(modules_publish(modules_snapshot()));
 	bool have_cfi = unwind_cfi_available(), have_lu = unwind_libunwind_load();
-	printf("%-6s %-6s %-16s %10s %9s %7s\n", "depth", "build", "method", "ns/walk",
-	       "ns/frame", "frames");
+	printf("%-6s %-6s %-16s %10s %9s %7s\n", "depth", "build", "method", "ns/walk", "ns/frame",
+	       "frames");
 	for (unsigned d = 0; d < nd; d++) {
 		for (int build = 0; build < 2; build++) {
 			for (enum method m = 0; m < METHODS; m++) {

@@ -288,6 +288,16 @@ static void check_exact_sites(struct fn *fns, int n)
 	cr_assert_gt(checked, 0, "the victim said what it did");
 }
 
+/* The victim's "fn"/"want" lines against the trace: tally every file, then check
+ * the exact .freq count and bytes of each site it named. */
+static void tally_sites(const struct run *r, struct fn *fns, int max, struct tally *t)
+{
+	int n = parse_fns(r->out, fns, max);
+	*t = (struct tally){.fns = fns, .nfns = n};
+	tally_dir(t);
+	check_exact_sites(fns, n);
+}
+
 static void sites_test(const char *sample)
 {
 	char env[64];
@@ -298,10 +308,8 @@ static void sites_test(const char *sample)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_empty(r.err, "the tracer said nothing");
 	struct fn fns[32];
-	int n = parse_fns(r.out, fns, 32);
-	struct tally t = {.fns = fns, .nfns = n};
-	tally_dir(&t);
-	check_exact_sites(fns, n);
+	struct tally t;
+	tally_sites(&r, fns, 32, &t);
 	cr_assert_eq(t.ends, t.threads, "every thread's file was closed cleanly");
 	/* Recorded frees follow their recorded allocations, also the calloc'd blocks
 	 * another thread freed; in "all" mode every one of the victim's frees is there,
@@ -339,11 +347,9 @@ Test(preload, cxx_operators_and_exceptions)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "caught 3"), "bad_alloc propagated through the interposer");
 	struct fn fns[32];
-	int n = parse_fns(r.out, fns, 32);
-	struct tally t = {.fns = fns, .nfns = n};
-	tally_dir(&t);
 	/* site_new counts 2000: 1000 after the throws, so the guard came back down. */
-	check_exact_sites(fns, n);
+	struct tally t;
+	tally_sites(&r, fns, 32, &t);
 	support_rmdir(outdir);
 }
 
@@ -470,10 +476,8 @@ Test(preload, dlopened_library_allocations)
 	run_victim(&r, NULL, "victim_dlopen", plugin, NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	struct fn fns[8];
-	int n = parse_fns(r.out, fns, 8);
-	struct tally t = {.fns = fns, .nfns = n};
-	tally_dir(&t);
-	check_exact_sites(fns, n);
+	struct tally t;
+	tally_sites(&r, fns, 8, &t);
 	/* The library was loaded and closed within one flush interval: the map naming
 	 * it is in the process file all the same. */
 	struct module_search s = {"libvictim_plugin.so", 0, 0};
@@ -527,10 +531,8 @@ Test(preload, program_taking_every_descriptor_is_not_written_into)
 	cr_assert_eq(n, 23, "the program's file is %zu bytes: %s", n, buf);
 	cr_assert_str_eq(buf, "program data\nlast line\n");
 	struct fn fns[4];
-	int nf = parse_fns(r.out, fns, 4);
-	struct tally t = {.fns = fns, .nfns = nf};
-	tally_dir(&t);
-	check_exact_sites(fns, nf);
+	struct tally t;
+	tally_sites(&r, fns, 4, &t);
 	cr_assert_eq(t.ends, t.threads, "the files were closed cleanly");
 	support_rmdir(outdir);
 }

@@ -192,8 +192,8 @@ __attribute__((noinline)) static unsigned cfi_probe(void *arg)
 	const uintptr_t *fp = __builtin_frame_address(0);
 	if (c->flush)
 		unwind_cfi_flush();
-	c->n = unwind_cfi(site, (uintptr_t)(fp + 2), fp[0], c->lo, c->hi, c->out, 64,
-			  &c->truncated, &c->broken);
+	c->n = unwind_cfi(site, (uintptr_t)(fp + 2), fp[0], c->lo, c->hi, c->out, 64, &c->truncated,
+			  &c->broken);
 	return c->n;
 }
 
@@ -268,8 +268,8 @@ Test(unwind, cfi_stays_inside_the_stack_bounds)
 	uintptr_t out[2];
 	bool trunc, broken;
 	const uintptr_t *fp = __builtin_frame_address(0);
-	unsigned n = unwind_cfi((uintptr_t)__builtin_return_address(0), (uintptr_t)(fp + 2),
-				fp[0], c.lo, c.hi, out, 2, &trunc, &broken);
+	unsigned n = unwind_cfi((uintptr_t)__builtin_return_address(0), (uintptr_t)(fp + 2), fp[0],
+				c.lo, c.hi, out, 2, &trunc, &broken);
 	cr_assert_eq(n, 2);
 	cr_assert(trunc);
 	cr_assert_not(broken);
@@ -277,8 +277,8 @@ Test(unwind, cfi_stays_inside_the_stack_bounds)
 	n = unwind_cfi(out[0], 0x1000, 0, c.lo, c.hi, out, 2, &trunc, &broken);
 	cr_assert_eq(n, 0);
 	/* An address with no tables and no frame pointer behind it: that one frame. */
-	n = unwind_cfi((uintptr_t)&words[0], (uintptr_t)(fp + 2), 0, c.lo, c.hi, out, 2,
-		       &trunc, &broken);
+	n = unwind_cfi((uintptr_t)&words[0], (uintptr_t)(fp + 2), 0, c.lo, c.hi, out, 2, &trunc,
+		       &broken);
 	cr_assert_eq(n, 1);
 	cr_assert(broken);
 }
@@ -313,8 +313,7 @@ Test(unwind, cfi_walks_through_a_signal_frame)
 	bool found = false;
 	for (unsigned k = 0; k < in_handler.n; k++)
 		found |= in_handler.out[k] == raiser_ra;
-	cr_assert(found, "the frames before the signal are on the stack (%u frames)",
-		  in_handler.n);
+	cr_assert(found, "the frames before the signal are on the stack (%u frames)", in_handler.n);
 	cr_assert_not(in_handler.broken, "and it goes on to the outermost frame");
 	bool trampoline = false; /* on_usr1's frame may be gone: a tail call */
 	for (unsigned k = 0; k < 2 && k < in_handler.n; k++) {

@@ -11,7 +11,7 @@
 uintptr_t unwind_chain_ras[3];
 
 __attribute__((noinline)) static unsigned chain_leaf(unsigned n, unwind_chain_probe probe,
-						      void *arg)
+						     void *arg)
 {
 	volatile unsigned pad[3] = {n, n + 1, n + 2};
 	unwind_chain_ras[0] = (uintptr_t)__builtin_return_address(0);

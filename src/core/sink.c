@@ -55,10 +55,18 @@ int sink_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+#define PATH_CAP (4096 + 256)
+
+/* dir/name into out[PATH_CAP]: 0, or -ENAMETOOLONG. */
+static int join_path(char *out, const char *dir, const char *name)
+{
+	return (size_t)snprintf(out, PATH_CAP, "%s/%s", dir, name) >= PATH_CAP ? -ENAMETOOLONG : 0;
+}
+
 int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
 {
-	char path[4096 + 256];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+	char path[PATH_CAP];
+	if (join_path(path, dir, name) != 0)
 		return -ENAMETOOLONG;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0644);
 	if (fd < 0)
@@ -116,8 +124,7 @@ static bool same_file(int fd, const struct sink_file *f)
 	return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
-int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
-		     struct sink_file *f)
+int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
 {
 	*f = SINK_FILE_NONE;
 	if (strlen(name) >= sizeof(f->name))
@@ -143,8 +150,8 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
 static int reopen(const char *dir, struct sink_file *f)
 {
 	f->fd = -1;
-	char path[4096 + 128];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, f->name) >= sizeof(path))
+	char path[PATH_CAP];
+	if (join_path(path, dir, f->name) != 0)
 		return -ENAMETOOLONG;
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
@@ -158,8 +165,7 @@ static int reopen(const char *dir, struct sink_file *f)
 	return 0;
 }
 
-int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src,
-		    size_t n)
+int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src, size_t n)
 {
 	if (f->fd < 0)
 		return -EBADF;

@@ -85,8 +85,8 @@ struct thagtrace_thread {
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
 	struct sink_file events, freq; /* fd -1 until the writer opens them */
-	uint64_t last_ts;	/* ticks of the last event written (deltas) */
-	uint64_t drops_written; /* dropped count in the last DROPS record */
+	uint64_t last_ts;	       /* ticks of the last event written (deltas) */
+	uint64_t drops_written;	       /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
 
 	/* Identity: set at register, read-only after. */

@@ -41,7 +41,7 @@ static inline uint64_t tt_ticks(void)
 /* Settings of the running session; written before tt_active_gen is published. */
 extern struct thagtrace_config tt_cfg;
 extern struct sampler_params tt_sampling; /* derived from tt_cfg */
-extern bool tt_unwind_cfi; /* auto walks the call-frame tables (unwind_cfi.h) */
+extern bool tt_unwind_cfi;		  /* auto walks the call-frame tables (unwind_cfi.h) */
 
 /* Wake the writer now (producer, on a ring's half-full crossing). Signal-safe. */
 void tt_wake_writer(void);

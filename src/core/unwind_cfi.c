@@ -77,11 +77,13 @@ static unsigned encode_rule(const struct cfi_rule *r)
 	return code >= CODE_UNCACHEABLE ? CODE_UNCACHEABLE : code;
 }
 
-static void decode_rule(unsigned code, struct cfi_rule *r)
+static inline void decode_rule(unsigned code, struct cfi_rule *r)
 {
-	memset(r, 0, sizeof(*r));
-	if (code == CODE_NONE) {
-		r->kind = CFI_NONE;
+	*r = (struct cfi_rule){.kind = CFI_RULE};
+	if (code < CODE_UNCACHEABLE) { /* the common case first */
+		r->cfa_rbp = code & 0x8000u;
+		r->cfa_off = (int64_t)((code >> 4) & 0x7FFu) * 8;
+		r->rbp_off = -(int64_t)(code & 0xFu) * 8;
 	} else if (code == CODE_OUTERMOST) {
 		r->kind = CFI_OUTERMOST;
 	} else if (code == CODE_SIGNAL) {
@@ -92,10 +94,7 @@ static void decode_rule(unsigned code, struct cfi_rule *r)
 		r->kind = CFI_REALIGNED;
 		r->cfa_off = -8;
 	} else {
-		r->kind = CFI_RULE;
-		r->cfa_rbp = code & 0x8000u;
-		r->cfa_off = (int64_t)((code >> 4) & 0x7FFu) * 8;
-		r->rbp_off = -(int64_t)(code & 0xFu) * 8;
+		r->kind = CFI_NONE;
 	}
 }
 
@@ -249,7 +248,7 @@ static const unsigned char *find_fde(const unsigned char *hdr, uintptr_t pc)
 	if (hdr[0] != 1)
 		return NULL;
 	unsigned frame_enc = hdr[1], count_enc = hdr[2], table_enc = hdr[3];
-	struct rd r = {hdr + 4, hdr + 64, false};
+	struct rd r = {hdr + 4, hdr + 4 + 2 * 16, false}; /* two encoded values at most */
 	(void)rd_encoded(&r, frame_enc, (uintptr_t)hdr);
 	uint64_t count = rd_encoded(&r, count_enc, (uintptr_t)hdr);
 	if (r.bad || table_enc != (PE_DATAREL | PE_SDATA4) || count == 0)
@@ -287,7 +286,7 @@ struct cie {
 	int64_t data_align;
 	unsigned fde_enc;
 	bool has_z;
-	bool signal; /* 'S': the FDE covers a signal trampoline */
+	bool signal;	/* 'S': the FDE covers a signal trampoline */
 	struct rd init; /* its initial instructions */
 };
 
@@ -324,6 +323,8 @@ static bool parse_cie(const unsigned char *p, struct cie *c)
 			} else if (*a == 'L') {
 				(void)rd_bytes(&r, 1);
 			} else if (*a == 'P') {
+				/* The personality routine: only stepped over, so its
+				 * (indirect) pointer is read for its size, not followed. */
 				unsigned enc = (unsigned)rd_bytes(&r, 1);
 				(void)rd_encoded(&r, enc & ~(unsigned)PE_INDIRECT, 0);
 			} else if (*a == 'S') {
@@ -643,26 +644,14 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 			break;
 		}
 		out[n++] = ip;
-		uintptr_t cfa, nbp = bp;
 		uint64_t e = load_relaxed(&cache[cache_index(ip)]);
-		unsigned code = (unsigned)(e & 0xFFFF);
-		if (__builtin_expect(e >> 16 == ip && code < CODE_UNCACHEABLE, 1)) {
-			/* The common case, straight from the code: no decoding. */
-			cfa = ((code & 0x8000u) ? bp : sp) + ((code >> 4) & 0x7FFu) * 8;
-			if (code & 0xFu) {
-				uintptr_t at = cfa - (code & 0xFu) * 8;
-				if (!in_stack(at, sp, hi))
-					return n;
-				nbp = *(const uintptr_t *)at;
-			}
-			goto step;
-		}
 		struct cfi_rule r;
-		rule_for(ip, &r);
+		if (__builtin_expect(e >> 16 == ip, 1))
+			decode_rule((unsigned)(e & 0xFFFF), &r); /* inline: a few shifts */
+		else
+			rule_for(ip, &r);
+		uintptr_t cfa, nbp = bp;
 		switch (r.kind) {
-		case CFI_OUTERMOST:
-			*broken = false;
-			return n;
 		case CFI_RULE:
 			cfa = (r.cfa_rbp ? bp : sp) + (uintptr_t)r.cfa_off;
 			if (r.rbp_off) {
@@ -671,6 +660,9 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 				nbp = *(const uintptr_t *)(cfa + (uintptr_t)r.rbp_off);
 			}
 			break;
+		case CFI_OUTERMOST:
+			*broken = false;
+			return n;
 		case CFI_SIGNAL: {
 			/* The kernel's frame: the ucontext right where the handler's
 			 * return address (the trampoline) was popped. */
@@ -686,15 +678,14 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 			continue;
 		}
 		case CFI_REALIGNED:
-			if (!in_stack(bp + (uintptr_t)r.cfa_off, sp, hi))
+			if (!in_stack(bp + (uintptr_t)r.cfa_off, sp, hi) || !in_stack(bp, sp, hi))
 				return n;
 			cfa = *(const uintptr_t *)(bp + (uintptr_t)r.cfa_off);
-			if (!in_stack(bp, sp, hi))
-				return n;
 			nbp = *(const uintptr_t *)bp;
 			break;
 		case CFI_UNSUPPORTED:
 			return n; /* a rule we cannot follow: no guessing past it */
+		case CFI_NONE:
 		default:
 			/* No table for this code (generated code, say): its frame pointer,
 			 * if it has one that leads to code. */
@@ -706,7 +697,6 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 				return n;
 			break;
 		}
-	step:
 		/* The return address sits just below the CFA, above this frame. */
 		if (cfa < sp + sizeof(uintptr_t) || !in_stack(cfa - sizeof(uintptr_t), sp, hi))
 			return n;

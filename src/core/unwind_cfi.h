@@ -30,7 +30,7 @@ enum cfi_kind {
 
 struct cfi_rule {
 	enum cfi_kind kind;
-	bool cfa_rbp;	/* the frame address is based on rbp, not rsp */
+	bool cfa_rbp; /* the frame address is based on rbp, not rsp */
 	int64_t cfa_off;
 	int64_t rbp_off; /* 0: rbp unchanged in this frame */
 };
