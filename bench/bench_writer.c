@@ -9,7 +9,7 @@
  *   - end to end: events / wall time from the first event until the writer has
  *     taken the last (bounded below by the producers' own time).
  * Also prints bytes per event on disk.
- * usage: bench_writer [THREADS [EVENTS]]
+ * usage: bench_writer [THREADS [EVENTS]]   (THAGTRACE_ZSTD_LEVEL: the level, default 1)
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -94,6 +94,8 @@ int main(int argc, char **argv)
 	unsigned need_kb = (unsigned)((uint64_t)nevents * 40 / 1024) + 1024;
 	c.ring_kb = 1024;
 	c.sample_mode = THAGTRACE_SAMPLE_ALL;
+	if (getenv("THAGTRACE_ZSTD_LEVEL")) /* compare levels */
+		c.zstd_level = atoi(getenv("THAGTRACE_ZSTD_LEVEL"));
 	while (c.ring_kb < need_kb)
 		c.ring_kb *= 2;
 	if (thagtrace_start(&c) != 0)

@@ -350,7 +350,53 @@ Test(preload, cxx_operators_and_exceptions)
 	/* site_new counts 2000: 1000 after the throws, so the guard came back down. */
 	struct tally t;
 	tally_sites(&r, fns, 32, &t);
+	/* 400 large blocks, always sampled (tagged), each one's delete recorded. */
+	cr_assert_geq(t.matched, 400, "%lu frees matched", (unsigned long)t.matched);
+	cr_assert_leq(t.unfreed, 16, "sampled blocks never freed: %lu", (unsigned long)t.unfreed);
 	support_rmdir(outdir);
+}
+
+/*
+ * Every C allocation function under each way a free is known to be sampled (block
+ * tags, the freeset alone, every free recorded): the victim checks what it may rely
+ * on (alignment, usable size, contents across realloc) and the trace has every
+ * count exact and every recorded allocation's free.
+ */
+static void blocks_test(const char *const *env)
+{
+	struct run r;
+	run_victim(&r, env, "victim_blocks", NULL);
+	cr_assert_eq(r.status, 0, "the victim saw a broken promise:\n%.2000s\nstderr: %s", r.out,
+		     r.err);
+	cr_assert_str_empty(r.err, "the tracer said nothing");
+	struct fn fns[32];
+	struct tally t;
+	tally_sites(&r, fns, 32, &t);
+	unsigned long frees = 0;
+	const char *fl = strstr(r.out, "frees ");
+	cr_assert(fl && sscanf(fl, "frees %lu", &frees) == 1);
+	/* 2400 blocks of 10 KiB and more (8 a round), all recorded, all freed. */
+	cr_assert_geq(t.matched, 2400, "%lu frees matched", (unsigned long)t.matched);
+	cr_assert_leq(t.unfreed, 16 + t.dropped, "recorded blocks never freed: %lu",
+		      (unsigned long)t.unfreed);
+	support_rmdir(outdir);
+}
+
+Test(preload, every_allocation_function_with_block_tags)
+{
+	blocks_test(NULL);
+}
+
+Test(preload, every_allocation_function_without_block_tags)
+{
+	const char *e[] = {"THAGTRACE_BLOCK_TAGS=0", NULL};
+	blocks_test(e);
+}
+
+Test(preload, every_allocation_function_every_event)
+{
+	const char *e[] = {"THAGTRACE_SAMPLE=all", "THAGTRACE_RING_KB=4096", NULL};
+	blocks_test(e);
 }
 
 /* Returns the number of thread files named "tt-worker". */

@@ -139,6 +139,18 @@ static const char *check_flush_ms(const char *s)
 	return check_range(s, 1, 60000);
 }
 
+static const char *check_zstd_level(const char *s)
+{
+	char *end;
+	long l = strtol(s, &end, 10);
+	return *s && !*end && l >= -7 && l <= 19 ? NULL : "expected a number from -7 to 19";
+}
+
+static const char *check_bool(const char *s)
+{
+	return !strcmp(s, "0") || !strcmp(s, "1") ? NULL : "expected 0 or 1";
+}
+
 static const char *check_nothing(const char *s)
 {
 	(void)s;
@@ -158,6 +170,8 @@ static struct setting {
     {"THAGTRACE_MIN_SIZE", "--min-size", check_any_size, NULL},
     {"THAGTRACE_FLUSH_MS", "--flush-ms", check_flush_ms, NULL},
     {"THAGTRACE_SEED", "--seed", check_any_size, NULL},
+    {"THAGTRACE_ZSTD_LEVEL", "--zstd-level", check_zstd_level, NULL},
+    {"THAGTRACE_BLOCK_TAGS", "--block-tags", check_bool, NULL},
     {"THAGTRACE_DEBUG", "--debug", check_nothing, NULL},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -188,6 +202,10 @@ static void usage_long(void)
 	       "      --min-size BYTES record only allocations of at least BYTES (default 0)\n"
 	       "      --flush-ms N     writer flush interval in ms, 1-60000 (default 100)\n"
 	       "      --seed N         sampling seed; 0: from the clock (default 0)\n"
+	       "      --zstd-level N   compression level of the files, -7 to 19 (default 1)\n"
+	       "      --block-tags 0|1 1: sampled blocks carry a tag their free is known by\n"
+	       "                       (glibc's malloc only); 0: a shared set of sampled\n"
+	       "                       pointers instead, slower (default 1)\n"
 	       "      --debug          the tracer says more on stderr (default off)\n"
 	       "      --no-report      trace only: run neither thagtrace-merge nor\n"
 	       "                       thagtrace-report (default: run both)\n"
@@ -549,6 +567,8 @@ int main(int argc, char **argv)
 		OPT_MIN_SIZE,
 		OPT_FLUSH_MS,
 		OPT_SEED,
+		OPT_ZSTD_LEVEL,
+		OPT_BLOCK_TAGS,
 		OPT_DEBUG,
 		OPT_NO_REPORT,
 		OPT_TOP,
@@ -563,6 +583,8 @@ int main(int argc, char **argv)
 	    {"min-size", required_argument, NULL, OPT_MIN_SIZE},
 	    {"flush-ms", required_argument, NULL, OPT_FLUSH_MS},
 	    {"seed", required_argument, NULL, OPT_SEED},
+	    {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
+	    {"block-tags", required_argument, NULL, OPT_BLOCK_TAGS},
 	    {"debug", no_argument, NULL, OPT_DEBUG},
 	    {"no-report", no_argument, NULL, OPT_NO_REPORT},
 	    {"top", required_argument, NULL, OPT_TOP},

@@ -134,7 +134,28 @@ int env_config(struct thagtrace_config *c)
 	c->flush_interval_ms = (uint32_t)v;
 	if (!env_u64("THAGTRACE_SEED", 0, UINT64_MAX, &c->seed))
 		return -1;
+	if ((s = getenv("THAGTRACE_ZSTD_LEVEL"))) {
+		char *end;
+		long l = strtol(s, &end, 10);
+		if (!*s || *end || l < -7 || l > 19)
+			return bad("THAGTRACE_ZSTD_LEVEL", s, "expected a number from -7 to 19"),
+			       -1;
+		c->zstd_level = (int32_t)l;
+	}
 	if ((s = getenv("THAGTRACE_DEBUG")) && *s && strcmp(s, "0"))
 		tt_log_set_debug(1);
 	return 0;
+}
+
+int env_block_tags(bool *on)
+{
+	const char *s = getenv("THAGTRACE_BLOCK_TAGS");
+	*on = true;
+	if (!s || !strcmp(s, "1"))
+		return 0;
+	if (!strcmp(s, "0")) {
+		*on = false;
+		return 0;
+	}
+	return bad("THAGTRACE_BLOCK_TAGS", s, "expected 0 or 1"), -1;
 }

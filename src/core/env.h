@@ -3,6 +3,8 @@
 #ifndef TT_ENV_H
 #define TT_ENV_H
 
+#include <stdbool.h>
+
 #include "thagtrace.h"
 
 /*
@@ -22,5 +24,12 @@
  * line naming the variable and the bad value. No allocation: safe in a constructor.
  */
 int env_config(struct thagtrace_config *cfg);
+
+/*
+ * THAGTRACE_BLOCK_TAGS: 1 (the default) tags sampled blocks so that their frees
+ * are known from the pointer alone (blocktag.h); 0 keeps every sampled pointer in
+ * the freeset instead. Returns 0, or -1 having said why on stderr.
+ */
+int env_block_tags(bool *on);
 
 #endif /* TT_ENV_H */

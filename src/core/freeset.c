@@ -18,8 +18,7 @@ _Static_assert(GATE_BYTES + FILTER_BYTES + L0_BYTES <= HOT_BYTES,
 
 _Atomic(_Atomic uint8_t *) freeset_filter;
 static _Atomic uint16_t *gate_filter;
-static _Atomic uint16_t no_gate[1u << FREESET_GATE_LOG]; /* zeros; read, never written */
-_Atomic(_Atomic uint16_t *) freeset_gate = no_gate;
+_Atomic(_Atomic uint16_t *) freeset_gate;
 static _Atomic uintptr_t *level0, *level1;
 static _Atomic bool level1_used; /* sticky until clear: lookups may skip level 1 */
 static _Atomic uint64_t overflows;
@@ -78,12 +77,12 @@ void freeset_clear(void)
 
 void freeset_gate_open(bool record_all)
 {
-	store_release(&freeset_gate, record_all ? NULL : gate_filter);
+	store_release(&freeset_gate, record_all ? FREESET_GATE_ALL : NULL);
 }
 
 void freeset_gate_close(void)
 {
-	store_release(&freeset_gate, no_gate);
+	store_release(&freeset_gate, NULL);
 }
 
 /* Bucket w of h's window in a level of 2^log buckets. */
@@ -149,6 +148,12 @@ bool freeset_insert(uintptr_t p)
 	if (!f || p == 0)
 		return false;
 	uint64_t h = freeset_hash(p);
+	/* The gate opens before the first pointer enters (p's free is ordered after
+	 * this insert returns); it stays open until the session ends. An insert still
+	 * in flight as a session ends may open it again: frees then look at the gate
+	 * and, finding no session, record nothing, until the next session sets it. */
+	if (__builtin_expect(load_relaxed(&freeset_gate) == NULL, 0))
+		store_release(&freeset_gate, gate_filter);
 	/* The filters first, so that p is never in the set behind a zero counter. */
 	counters_add(f, h, 1);
 	if (window_put(level0, FREESET_L0_LOG, h, p))

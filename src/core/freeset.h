@@ -29,6 +29,7 @@
 #define TT_FREESET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/atomic.h"
@@ -42,31 +43,38 @@
 
 extern _Atomic(_Atomic uint8_t *) freeset_filter; /* NULL: no set (mode all) */
 
+static inline uint64_t freeset_hash(uintptr_t p)
+{
+	return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
 /*
- * What every free looks at first (interpose.c): the gate filter while a sampling
- * session runs, a table of zeros while none does, NULL while every free is
- * recorded (mode all). Never dangling: the filters are never unmapped.
+ * What every untagged free looks at first (interpose.c): NULL while no free needs
+ * a look (no session, or nothing has entered the set this session: with block
+ * tags, the common case), FREESET_GATE_ALL while every free is recorded (mode all),
+ * otherwise the gate filter, from the first insert of a sampling session on. Never
+ * dangling: the filters are never unmapped.
  */
+#define FREESET_GATE_ALL ((_Atomic uint16_t *)(uintptr_t)1)
 extern _Atomic(_Atomic uint16_t *) freeset_gate;
 void freeset_gate_open(bool record_all);
 void freeset_gate_close(void);
+
+/* May freeing p need recording? Mode all: yes; else the gate, when open. */
+static inline bool freeset_gate_may(uintptr_t p)
+{
+	_Atomic uint16_t *gate = load_relaxed(&freeset_gate);
+	if (__builtin_expect(gate == NULL, 1))
+		return false;
+	return gate == FREESET_GATE_ALL ||
+	       load_relaxed(&gate[freeset_hash(p) >> (64 - FREESET_GATE_LOG)]) != 0;
+}
 
 /* Map the filter and the slots. Returns 0 or THAGTRACE_ENOMEM. Idempotent. */
 int freeset_init(void);
 
 /* Forget every pointer (a new session). Not concurrent with the others. */
 void freeset_clear(void);
-
-static inline uint64_t freeset_hash(uintptr_t p)
-{
-	return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
-}
-
-/* p's counter in the gate filter. */
-static inline uint64_t freeset_gate_index(uintptr_t p)
-{
-	return freeset_hash(p) >> (64 - FREESET_GATE_LOG);
-}
 
 /* Any thread: may p be in the set? False means certainly not. */
 static inline bool freeset_maybe(uintptr_t p)

@@ -47,7 +47,9 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 	if (out && *out) {
 		struct thagtrace_config cfg;
 		thagtrace_config_init(&cfg);
-		if (env_config(&cfg) == 0) {
+		bool tags;
+		if (env_config(&cfg) == 0 && env_block_tags(&tags) == 0) {
+			interpose_blocktags(tags);
 			pthread_atfork(fork_prepare, fork_parent, fork_child);
 			thagtrace_start(&cfg); /* says on stderr itself why it could not */
 		}

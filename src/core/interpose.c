@@ -14,9 +14,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "interpose.h"
+#include "blocktag.h"
 #include "modules.h"
 #include "record.h"
 #include "thread_auto.h"
@@ -195,6 +197,65 @@ static size_t stub_malloc_usable_size(void *p)
 	return real.malloc_usable_size != stub_malloc_usable_size ? real.malloc_usable_size(p) : 0;
 }
 
+/* ---- block tags (blocktag.h): sampled blocks say so themselves ---- */
+
+uint64_t blocktag_secret;
+/* Sampled blocks get a tag: the next allocator is glibc's, and no library that
+ * binds free to libc directly (RTLD_DEEPBIND) has been loaded since. */
+static _Atomic bool tags_new;
+/* Frees look for a tag below their pointer: set once, with tags_new; never
+ * cleared (tagged blocks may be alive), and glibc's word there is always readable. */
+static _Atomic bool tags_read;
+static size_t page_size = 4096; /* valloc's alignment, from sysconf with the tags */
+
+/* Is `f` defined in glibc's libc.so.6, in the object `base`? */
+static bool in_libc(void *f, void **base)
+{
+	Dl_info info;
+	if (!f || !dladdr(f, &info) || !info.dli_fname)
+		return false;
+	const char *name = strrchr(info.dli_fname, '/');
+	name = name ? name + 1 : info.dli_fname;
+	if (strcmp(name, "libc.so.6") != 0 || (*base && *base != info.dli_fbase))
+		return false;
+	*base = info.dli_fbase;
+	return true;
+}
+
+bool interpose_blocktags(bool want)
+{
+#if defined(__x86_64__)
+	if (!want || load_relaxed(&tags_read))
+		return load_relaxed(&tags_read);
+	/* Every function that takes or returns a block must be glibc's: its chunks keep
+	 * their size, a multiple of 16 with flags in bits 0-2, just below the pointer. */
+	void *base = NULL;
+	if (!in_libc((void *)real.malloc, &base) || !in_libc((void *)real.free, &base) ||
+	    !in_libc((void *)real.calloc, &base) || !in_libc((void *)real.realloc, &base) ||
+	    !in_libc((void *)real.posix_memalign, &base) ||
+	    !in_libc((void *)real.aligned_alloc, &base) || !in_libc((void *)real.memalign, &base) ||
+	    !in_libc((void *)real.valloc, &base) || !in_libc((void *)real.pvalloc, &base) ||
+	    !in_libc((void *)real.malloc_usable_size, &base))
+		return false;
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	uint64_t x = tt_ticks() ^ (uint64_t)(uintptr_t)&base;
+	if (r)
+		for (int i = 0; i < 16; i++)
+			x = (x ^ r[i]) * 0x100000001B3ull;
+	blocktag_secret = x;
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps > 0)
+		page_size = (size_t)ps;
+	store_release(&tags_read, true);
+	store_release(&tags_new, true);
+	return true;
+#else
+	(void)want;
+	(void)in_libc;
+	return false;
+#endif
+}
+
 /* ---- the shared recording steps ---- */
 
 static inline bool tracing(void)
@@ -227,8 +288,9 @@ static __attribute__((noinline)) void alloc_general(void *p, size_t n, uintptr_t
 		thread_exited_release();
 }
 
-/* Every allocation that succeeded: counted, sampled, recorded. The fast path needs
- * a live handle of this thread, no guard, and the general path does the rest. */
+/* Every allocation that succeeded, untagged: counted, sampled, recorded. The fast
+ * path needs a live handle of this thread, no guard, and the general path does the
+ * rest. */
 static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, uintptr_t site,
 							   uintptr_t fp)
 {
@@ -239,13 +301,209 @@ static inline __attribute__((always_inline)) void on_alloc(void *p, size_t n, ui
 	alloc_general(p, n, site, fp);
 }
 
-/* A free whose pointer passed the gate (maybe sampled, or every free recorded):
- * recorded before the real free, so a reused address is not recorded before it. */
-static __attribute__((noinline)) void free_general(void *p)
+/*
+ * With tags, an allocation is decided before it is made (its size depends on the
+ * draw): alloc_begin counts and draws, the wrapper asks the real allocator for
+ * n + pad bytes, alloc_end records a sampled block and tags it, or takes the count
+ * back if the allocation failed.
+ */
+struct alloc_ticket {
+	struct thagtrace_thread *t;
+	uintptr_t site;
+	size_t n;
+	size_t pad;   /* 0: untagged (unsampled, or in the freeset) */
+	double p;     /* the probability it is recorded with; 0: not recorded */
+	bool counted; /* in t's call-site table: taken back if the allocation fails */
+	bool spare;   /* t is the exited threads' handle, entered until alloc_end */
+};
+
+/* alloc_begin's general path, as alloc_general's. False: not tracing, the caller
+ * passes the call through. */
+static __attribute__((noinline)) bool alloc_decide_general(struct alloc_ticket *k)
+{
+	if (!tracing())
+		return false;
+	struct thagtrace_thread *t = tt_self;
+	if (unlikely(!thread_auto_current(t))) {
+		t = thread_auto_self(k->n, true);
+		if (!t)
+			return true; /* counted as untraced */
+		k->spare = thread_auto_is_spare(t);
+	}
+	if (thread_enter(t) != 0) {
+		if (k->spare)
+			thread_exited_release();
+		k->spare = false;
+		return true; /* counted as a nested drop */
+	}
+	k->t = t;
+	k->p = record_decide_at(t, k->n, k->site);
+	k->counted = true;
+	/* The spare handle stays ours, entered, until the block is recorded. */
+	if (!k->spare || k->p == 0.0) {
+		thread_leave(t);
+		if (k->spare)
+			thread_exited_release();
+		k->spare = false;
+	}
+	return true;
+}
+
+/* A sampled allocation's ticket: its pad, unless mode all (every free is recorded:
+ * no tag needed) or the block cannot be tagged (too aligned to move, or too large
+ * to grow): then it goes in the freeset. */
+static __attribute__((noinline)) void ticket_sampled(struct alloc_ticket *k,
+						     struct thagtrace_thread *t, size_t n,
+						     size_t align, uintptr_t site, double p)
+{
+	*k = (struct alloc_ticket){.t = t, .site = site, .n = n, .p = p, .counted = true};
+	size_t pad = blocktag_pad(align);
+	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL && n + pad >= n)
+		k->pad = pad;
+}
+
+/* alloc_begin's outcomes. */
+enum {
+	BEGIN_UNTAGGED, /* no tags (not glibc's allocator, or not tracing): allocate n,
+			 * then on_alloc */
+	BEGIN_PLAIN,	/* counted, not sampled: allocate n, then plain_end */
+	BEGIN_TICKET	/* allocate n + k->pad, then alloc_end */
+};
+
+/*
+ * Decide about an allocation of n bytes of alignment `align` (0: malloc's) from
+ * `site`, before it is made. The common case (a live handle, a known site, not
+ * sampled) stays in registers: k is written only for a ticket.
+ */
+static inline __attribute__((always_inline)) int alloc_begin(struct alloc_ticket *k, size_t n,
+							     size_t align, uintptr_t site)
+{
+	if (!load_acquire(&tags_new))
+		return BEGIN_UNTAGGED;
+	struct thagtrace_thread *t = tt_self;
+	double p;
+	if (likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
+	    likely(record_decide_fast(t, n, site, &p))) {
+		if (likely(p == 0.0))
+			return BEGIN_PLAIN;
+		ticket_sampled(k, t, n, align, site, p);
+		return BEGIN_TICKET;
+	}
+	*k = (struct alloc_ticket){.t = t, .site = site, .n = n};
+	if (!alloc_decide_general(k))
+		return BEGIN_UNTAGGED;
+	if (k->p != 0.0) {
+		bool spare = k->spare;
+		ticket_sampled(k, k->t, n, align, site, k->p);
+		k->spare = spare;
+	}
+	return BEGIN_TICKET;
+}
+
+/* alloc_begin for the wrappers off the hot path: a plain outcome as a ticket
+ * too. False: BEGIN_UNTAGGED. */
+static inline bool alloc_begin_ticket(struct alloc_ticket *k, size_t n, size_t align,
+				      uintptr_t site)
+{
+	switch (alloc_begin(k, n, align, site)) {
+	case BEGIN_PLAIN:
+		*k = (struct alloc_ticket){.t = tt_self, .site = site, .n = n, .counted = true};
+		return true;
+	case BEGIN_TICKET:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The allocation failed: take its count back. */
+static __attribute__((noinline)) void *alloc_failed(struct alloc_ticket *k)
+{
+	int saved = errno;
+	struct thagtrace_thread *t = k->t;
+	if (k->counted && (k->spare || thread_enter(t) == 0)) {
+		record_uncount(t, k->site, k->n);
+		thread_leave(t);
+	}
+	if (k->spare)
+		thread_exited_release();
+	errno = saved;
+	return NULL;
+}
+
+/* A plain allocation (BEGIN_PLAIN) failed: take its count back. */
+static __attribute__((noinline)) void *plain_failed(size_t n, uintptr_t site)
+{
+	struct alloc_ticket k = {.t = tt_self, .site = site, .n = n, .counted = true};
+	return alloc_failed(&k);
+}
+
+static inline __attribute__((always_inline)) void *plain_end(void *b, size_t n, uintptr_t site)
+{
+	if (likely(b != NULL))
+		return b;
+	return plain_failed(n, site);
+}
+
+/* A sampled block b came back: record it at base + pad, tagged. */
+static __attribute__((noinline)) void *alloc_record(struct alloc_ticket *k, void *b, uintptr_t fp)
+{
+	struct thagtrace_thread *t = k->t;
+	void *p = (char *)b + k->pad;
+	bool recorded = false;
+	if (k->spare || thread_enter(t) == 0) {
+		recorded = record_sampled_alloc(t, p, k->n, k->p, k->site, fp, k->pad == 0) == 0;
+		thread_leave(t);
+	}
+	if (k->spare)
+		thread_exited_release();
+	if (k->pad)
+		blocktag_set(p, blocktag_make(p, k->pad, recorded, t->generation));
+	return p;
+}
+
+/* The real allocator returned b for alloc_begin's n + pad bytes: the program's
+ * pointer. `fp` is the wrapper's frame, as for on_alloc. */
+static inline __attribute__((always_inline)) void *alloc_end(struct alloc_ticket *k, void *b,
+							     uintptr_t fp)
+{
+	if (unlikely(b == NULL))
+		return alloc_failed(k);
+	if (likely(k->p == 0.0))
+		return b;
+	return alloc_record(k, b, fp);
+}
+
+/*
+ * The body of every allocation wrapper that returns its block: REAL(want) is the
+ * real call for `want` bytes. Decided first (with tags), or allocated first and
+ * then counted (without).
+ */
+#define TRACED_ALLOC(n, align, REAL)                                                               \
+	do {                                                                                       \
+		struct alloc_ticket k_;                                                            \
+		switch (alloc_begin(&k_, (n), (align), CALL_SITE)) {                               \
+		case BEGIN_PLAIN:                                                                  \
+			return plain_end(REAL(n), (n), CALL_SITE);                                 \
+		case BEGIN_TICKET:                                                                 \
+			return alloc_end(&k_, REAL((n) + k_.pad), FRAME);                          \
+		default:                                                                           \
+			break;                                                                     \
+		}                                                                                  \
+		void *p_ = REAL(n);                                                                \
+		if (likely(p_ != NULL))                                                            \
+			on_alloc(p_, (n), CALL_SITE, FRAME);                                       \
+		return p_;                                                                         \
+	} while (0)
+
+/* A free to record: sampled (tagged, or in the freeset), or every free recorded
+ * (mode all). Recorded before the real free, so a reused address is not recorded
+ * before it. */
+static __attribute__((noinline)) void free_general(void *p, bool tagged)
 {
 	if (p == NULL || !tracing())
 		return;
-	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
+	if (!tagged && tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
 		return; /* not sampled: no handle needed, nothing to record */
 	struct thagtrace_thread *t = tt_self;
 	bool spare = false; /* the slow path lent us the exited threads' handle */
@@ -256,48 +514,99 @@ static __attribute__((noinline)) void free_general(void *p)
 		spare = thread_auto_is_spare(t);
 	}
 	if (thread_enter(t) == 0) {
-		record_free_at(t, p);
+		if (tagged)
+			record_push_free(t, p, tt_ticks());
+		else
+			record_free_at(t, p);
 		thread_leave(t);
 	}
 	if (unlikely(spare))
 		thread_exited_release();
 }
 
-/* May freeing p need recording? One gate filter load says no for an unsampled
- * pointer (the tracer's own pointers are never in the set, so no guard test
- * either); yes for every pointer in mode all. */
-static inline bool free_may_record(const void *p)
+/* A tagged block's free: recorded if its allocation was (in this session); the
+ * real free gets the block's own start. */
+static __attribute__((noinline)) void *free_tagged(void *p, uint64_t w)
 {
-	_Atomic uint16_t *gate = load_relaxed(&freeset_gate);
-	return gate == NULL || load_relaxed(&gate[freeset_gate_index((uintptr_t)p)]) != 0;
+	if (blocktag_recorded_in(w, load_relaxed(&tt_active_gen)))
+		free_general(p, true);
+	blocktag_set(p, 0);
+	return (char *)p - blocktag_pad_of(w);
 }
 
-static inline __attribute__((always_inline)) void on_free(void *p)
+/* p's tag, or 0: a plain block (or no tags). */
+static inline uint64_t tag_of(const void *p)
 {
-	if (unlikely(free_may_record(p)))
-		free_general(p);
+	if (likely(load_acquire(&tags_read)) && likely(p != NULL)) {
+		uint64_t w = blocktag_word(p);
+		if (unlikely(w & BLOCKTAG_MARK) && blocktag_valid(p, w))
+			return w;
+	}
+	return 0;
+}
+
+/*
+ * Every free of a program's pointer p (not from the bootstrap arena): records it
+ * when needed and returns what the real free takes. An untagged free with no
+ * sampled pointer outside tags costs the word below p, which the real free reads
+ * next, and one read-mostly global.
+ */
+static inline __attribute__((always_inline)) void *on_free(void *p)
+{
+	uint64_t w = tag_of(p);
+	if (unlikely(w != 0))
+		return free_tagged(p, w);
+	if (unlikely(freeset_gate_may((uintptr_t)p)))
+		free_general(p, false);
+	return p;
 }
 
 /* ---- C allocation functions ---- */
 
+#define REAL_MALLOC(want) real.malloc(want)
+
 EXPORT void *malloc(size_t n)
 {
-	void *p = real.malloc(n);
-	if (likely(p != NULL))
-		on_alloc(p, n, CALL_SITE, FRAME);
-	return p;
+	TRACED_ALLOC(n, 0, REAL_MALLOC);
 }
 
 EXPORT void free(void *p)
 {
 	if (unlikely(in_boot(p)))
 		return;
-	on_free(p);
-	real.free(p);
+	real.free(on_free(p));
+}
+
+/* C23's sized frees (glibc 2.40 on): a tagged block must never reach libc's. */
+EXPORT void free_sized(void *p, size_t n);
+EXPORT void free_aligned_sized(void *p, size_t align, size_t n);
+EXPORT void free_sized(void *p, size_t n)
+{
+	(void)n;
+	free(p);
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
+{
+	(void)align;
+	(void)n;
+	free(p);
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
+	size_t bytes;
+	struct alloc_ticket k;
+	if (!__builtin_mul_overflow(n, m, &bytes)) {
+		switch (alloc_begin(&k, bytes, 0, CALL_SITE)) {
+		case BEGIN_PLAIN:
+			return plain_end(real.calloc(n, m), bytes, CALL_SITE);
+		case BEGIN_TICKET:
+			return alloc_end(&k, real.calloc(1, bytes + k.pad), FRAME);
+		default:
+			break;
+		}
+	}
 	void *p = real.calloc(n, m);
 	if (likely(p != NULL))
 		on_alloc(p, n * m, CALL_SITE, FRAME);
@@ -316,46 +625,130 @@ static void *boot_realloc(void *old, size_t n)
 }
 
 /*
- * realloc's steps: the free first (stamped before the call, so no reuse of old's
- * address can be recorded ahead of it), the allocation after; nothing at all if
- * the call fails and old stays live.
+ * A free recorded after its real call (realloc): stamped `ts` before it, so no
+ * reuse of p's address can be recorded ahead of it. `tagged`: p's tag says it
+ * was recorded; else it is recorded in mode all, or if it was in the freeset.
+ */
+static __attribute__((noinline)) void free_record_stamped(void *p, bool tagged, uint64_t ts)
+{
+	struct thagtrace_thread *t = tt_self;
+	bool spare = false;
+	if (unlikely(!thread_auto_current(t))) {
+		t = thread_auto_self(0, false);
+		spare = t && thread_auto_is_spare(t);
+	}
+	if (t && thread_enter(t) == 0) {
+		if (tagged || tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
+		    freeset_remove((uintptr_t)p))
+			record_push_free(t, p, ts);
+		thread_leave(t);
+	}
+	if (unlikely(spare))
+		thread_exited_release();
+}
+
+/*
+ * realloc without tags: the free first (stamped before the call), the allocation
+ * after; nothing at all if the call fails and old stays live.
  */
 static inline __attribute__((always_inline)) void *realloc_traced(void *old, size_t n,
 								  uintptr_t site, uintptr_t fp)
 {
-	bool maybe = old && free_may_record(old);
+	bool maybe = old && freeset_gate_may((uintptr_t)old);
 	uint64_t ts = maybe ? tt_ticks() : 0;
 	void *p = real.realloc(old, n);
 	if (p == NULL && n != 0)
 		return NULL;
-	if (maybe) {
-		struct thagtrace_thread *t = tt_self;
-		bool spare = false;
-		if (unlikely(!thread_auto_current(t))) {
-			t = thread_auto_self(0, false);
-			spare = t && thread_auto_is_spare(t);
-		}
-		if (t && thread_enter(t) == 0) {
-			if (tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
-			    freeset_remove((uintptr_t)old))
-				record_push_free(t, old, ts);
-			thread_leave(t);
-		}
-		if (unlikely(spare))
-			thread_exited_release();
-	}
+	if (maybe)
+		free_record_stamped(old, false, ts);
 	if (p)
 		on_alloc(p, n, site, fp);
 	return p;
 }
 
-EXPORT void *realloc(void *old, size_t n)
+/* The bytes a program may use in its block p of tag w (0: untagged). */
+static size_t usable_of(void *p, uint64_t w)
+{
+	size_t pad = w ? blocktag_pad_of(w) : 0;
+	return real.malloc_usable_size((char *)p - pad) - pad;
+}
+
+/*
+ * realloc when tags are in play (old tagged, or new blocks may be): the old block
+ * and the new one may differ in pad; then the block moves (a new block, a copy, a
+ * free), as realloc may. The free is stamped before the call, the allocation
+ * recorded after; a failure leaves old live and records nothing.
+ */
+static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_t n, uintptr_t site,
+						    uintptr_t fp)
+{
+	if (old && n == 0) { /* glibc's realloc(p, 0): frees p, returns NULL */
+		free(old);
+		return NULL;
+	}
+	size_t opad = w ? blocktag_pad_of(w) : 0;
+	char *obase = old ? (char *)old - opad : NULL;
+	struct alloc_ticket k;
+	if (!alloc_begin_ticket(&k, n, 0, site)) {
+		if (!w)
+			return tracing() ? realloc_traced(old, n, site, fp) : real.realloc(old, n);
+		/* A tagged block and no tag for the new one (not tracing, or tags
+		 * turned off): move it to a plain block. */
+		void *b = real.malloc(n);
+		if (!b)
+			return NULL;
+		size_t keep = usable_of(old, w);
+		memcpy(b, old, keep < n ? keep : n);
+		free(old);
+		on_alloc(b, n, site, fp);
+		return b;
+	}
+	bool record_free = old && (w ? blocktag_recorded_in(w, load_relaxed(&tt_active_gen))
+				     : freeset_gate_may((uintptr_t)old));
+	uint64_t ts = record_free ? tt_ticks() : 0;
+	char *b;
+	if (k.pad == opad && opad <= BLOCKTAG_MIN_PAD) {
+		b = real.realloc(obase, n + opad); /* in place where the allocator can */
+	} else {
+		b = real.malloc(n + k.pad);
+		if (b && old) {
+			size_t keep = usable_of(old, w);
+			memcpy(b + k.pad, old, keep < n ? keep : n);
+			if (w)
+				blocktag_set(old, 0);
+			real.free(obase);
+		}
+	}
+	if (!b)
+		return alloc_failed(&k);
+	if (record_free) {
+		if (k.spare) { /* entered since alloc_begin */
+			if (w || tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
+			    freeset_remove((uintptr_t)old))
+				record_push_free(k.t, old, ts);
+		} else {
+			free_record_stamped(old, w != 0, ts);
+		}
+	}
+	return alloc_end(&k, b, fp);
+}
+
+static inline __attribute__((always_inline)) void *realloc_at(void *old, size_t n, uintptr_t site,
+							      uintptr_t fp)
 {
 	if (unlikely(in_boot(old)))
 		return boot_realloc(old, n);
+	uint64_t w = tag_of(old);
+	if (w || load_relaxed(&tags_new))
+		return realloc_tags(old, w, n, site, fp);
 	if (!tracing())
 		return real.realloc(old, n);
-	return realloc_traced(old, n, CALL_SITE, FRAME);
+	return realloc_traced(old, n, site, fp);
+}
+
+EXPORT void *realloc(void *old, size_t n)
+{
+	return realloc_at(old, n, CALL_SITE, FRAME);
 }
 
 EXPORT void *reallocarray(void *old, size_t n, size_t m)
@@ -365,15 +758,22 @@ EXPORT void *reallocarray(void *old, size_t n, size_t m)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (unlikely(in_boot(old)))
-		return boot_realloc(old, bytes);
-	if (!tracing())
-		return real.realloc(old, bytes);
-	return realloc_traced(old, bytes, CALL_SITE, FRAME);
+	return realloc_at(old, bytes, CALL_SITE, FRAME);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
+	struct alloc_ticket k;
+	if (likely(alloc_begin_ticket(&k, n, align, CALL_SITE))) {
+		void *b = NULL;
+		int rc = real.posix_memalign(&b, align, n + k.pad);
+		if (rc != 0) {
+			alloc_failed(&k);
+			return rc;
+		}
+		*out = alloc_end(&k, b, FRAME);
+		return 0;
+	}
 	int rc = real.posix_memalign(out, align, n);
 	if (rc == 0 && *out)
 		on_alloc(*out, n, CALL_SITE, FRAME);
@@ -381,34 +781,40 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 }
 
 /* aligned_alloc, memalign: (alignment, size) -> pointer. */
-#define ALIGNED_WRAPPER(name)                                                                      \
-	EXPORT void *name(size_t align, size_t n)                                                  \
-	{                                                                                          \
-		void *p = real.name(align, n);                                                     \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
-	}
-ALIGNED_WRAPPER(aligned_alloc)
-ALIGNED_WRAPPER(memalign)
+#define REAL_ALIGNED_ALLOC(want) real.aligned_alloc(align, want)
+#define REAL_MEMALIGN(want)	 real.memalign(align, want)
 
-/* valloc, pvalloc: size -> page-aligned pointer. */
-#define PAGE_WRAPPER(name)                                                                         \
-	EXPORT void *name(size_t n)                                                                \
-	{                                                                                          \
-		void *p = real.name(n);                                                            \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
-	}
-PAGE_WRAPPER(valloc)
-PAGE_WRAPPER(pvalloc)
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	TRACED_ALLOC(n, align, REAL_ALIGNED_ALLOC);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	TRACED_ALLOC(n, align, REAL_MEMALIGN);
+}
+
+/* valloc, pvalloc: size -> page-aligned pointer (a tag's pad is then a page). */
+#define REAL_VALLOC(want)  real.valloc(want)
+#define REAL_PVALLOC(want) real.pvalloc(want)
+
+EXPORT void *valloc(size_t n)
+{
+	TRACED_ALLOC(n, page_size, REAL_VALLOC);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	TRACED_ALLOC(n, page_size, REAL_PVALLOC);
+}
 
 EXPORT size_t malloc_usable_size(void *p)
 {
 	if (in_boot(p))
 		return boot_size(p);
-	return real.malloc_usable_size(p);
+	if (p == NULL)
+		return 0;
+	return usable_of(p, tag_of(p));
 }
 
 /* ---- C++ operators ---- */
@@ -446,65 +852,80 @@ static void *lookup(const char *name)
 	if (unlikely(!real_fn))                                                                    \
 		real_fn = (type)lookup(sym);
 
+/* An allocation counted by alloc_begin whose operator throws (bad_alloc) takes
+ * its count back as the exception passes. */
+struct new_pending {
+	struct alloc_ticket *k; /* a ticket, or NULL */
+	uintptr_t site;		/* a plain count (BEGIN_PLAIN), or 0 */
+	size_t n;
+};
+
+static void new_unwind(struct new_pending *u)
+{
+	if (unlikely(u->k != NULL))
+		alloc_failed(u->k);
+	else if (unlikely(u->site != 0))
+		plain_failed(u->n, u->site);
+}
+
+/*
+ * One shape for every operator new: `n` the size, `align` the alignment (0: the
+ * default), CALL the real operator with its size argument `want`, FALLBACK the C
+ * function when the operator is not found.
+ */
+#define NEW_BODY(CALL, FALLBACK, align)                                                            \
+	struct alloc_ticket k;                                                                     \
+	int how = alloc_begin(&k, n, align, CALL_SITE);                                            \
+	size_t want = how == BEGIN_TICKET ? n + k.pad : n;                                         \
+	void *p;                                                                                   \
+	{                                                                                          \
+		struct new_pending u __attribute__((cleanup(new_unwind))) = {                      \
+		    how == BEGIN_TICKET ? &k : NULL, how == BEGIN_PLAIN ? CALL_SITE : 0, n};       \
+		GUARDED;                                                                           \
+		p = real_fn ? CALL : FALLBACK;                                                     \
+		u.k = NULL;                                                                        \
+		u.site = 0;                                                                        \
+	}                                                                                          \
+	if (how == BEGIN_TICKET)                                                                   \
+		return alloc_end(&k, p, FRAME);                                                    \
+	if (how == BEGIN_PLAIN)                                                                    \
+		return plain_end(p, n, CALL_SITE);                                                 \
+	if (likely(p != NULL))                                                                     \
+		on_alloc(p, n, CALL_SITE, FRAME);                                                  \
+	return p;
+
 #define NEW_WRAPPER(cname, sym)                                                                    \
 	EXPORT void *cname(size_t n);                                                              \
 	EXPORT void *cname(size_t n)                                                               \
 	{                                                                                          \
 		REAL(new_fn, sym)                                                                  \
-		void *p;                                                                           \
-		{                                                                                  \
-			GUARDED;                                                                   \
-			p = real_fn ? real_fn(n) : malloc(n);                                      \
-		}                                                                                  \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
+		NEW_BODY(real_fn(want), malloc(want), 0)                                           \
 	}
 #define NEW_NOTHROW_WRAPPER(cname, sym)                                                            \
 	EXPORT void *cname(size_t n, const void *nt);                                              \
 	EXPORT void *cname(size_t n, const void *nt)                                               \
 	{                                                                                          \
 		REAL(new_nothrow_fn, sym)                                                          \
-		void *p;                                                                           \
-		{                                                                                  \
-			GUARDED;                                                                   \
-			p = real_fn ? real_fn(n, nt) : malloc(n);                                  \
-		}                                                                                  \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
+		NEW_BODY(real_fn(want, nt), malloc(want), 0)                                       \
 	}
 #define NEW_ALIGNED_WRAPPER(cname, sym)                                                            \
 	EXPORT void *cname(size_t n, size_t align);                                                \
 	EXPORT void *cname(size_t n, size_t align)                                                 \
 	{                                                                                          \
 		REAL(new_aligned_fn, sym)                                                          \
-		void *p;                                                                           \
-		{                                                                                  \
-			GUARDED;                                                                   \
-			p = real_fn ? real_fn(n, align) : aligned_alloc(align, n);                 \
-		}                                                                                  \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
+		NEW_BODY(real_fn(want, align), aligned_alloc(align, want), align)                  \
 	}
 #define NEW_ALIGNED_NOTHROW_WRAPPER(cname, sym)                                                    \
 	EXPORT void *cname(size_t n, size_t align, const void *nt);                                \
 	EXPORT void *cname(size_t n, size_t align, const void *nt)                                 \
 	{                                                                                          \
 		REAL(new_aligned_nothrow_fn, sym)                                                  \
-		void *p;                                                                           \
-		{                                                                                  \
-			GUARDED;                                                                   \
-			p = real_fn ? real_fn(n, align, nt) : aligned_alloc(align, n);             \
-		}                                                                                  \
-		if (likely(p != NULL))                                                             \
-			on_alloc(p, n, CALL_SITE, FRAME);                                          \
-		return p;                                                                          \
+		NEW_BODY(real_fn(want, align, nt), aligned_alloc(align, want), align)              \
 	}
 
 /* Every delete shape: record the free, then the real operator under the guard (its
- * own free call must not record it twice). The extra arguments pass through. */
+ * own free call must not record it twice), given the block's own start `b` and,
+ * for a sized delete, the size it was allocated with (n + pad). */
 #define DELETE_WRAPPER(cname, sym, params, args)                                                   \
 	EXPORT void cname params;                                                                  \
 	EXPORT void cname params                                                                   \
@@ -513,12 +934,13 @@ static void *lookup(const char *name)
 		REAL(fn_t, sym)                                                                    \
 		if (p == NULL)                                                                     \
 			return;                                                                    \
-		on_free(p);                                                                        \
+		void *b = on_free(p);                                                              \
+		size_t pad __attribute__((unused)) = (size_t)((char *)p - (char *)b);              \
 		GUARDED;                                                                           \
 		if (real_fn)                                                                       \
 			real_fn args;                                                              \
 		else                                                                               \
-			free(p);                                                                   \
+			free(b);                                                                   \
 	}
 
 /* Itanium C++ ABI names, size_t = unsigned long (m), align_val_t = size_t. */
@@ -533,22 +955,22 @@ NEW_ALIGNED_NOTHROW_WRAPPER(_ZnwmSt11align_val_tRKSt9nothrow_t,
 NEW_ALIGNED_NOTHROW_WRAPPER(_ZnamSt11align_val_tRKSt9nothrow_t,
 			    "_ZnamSt11align_val_tRKSt9nothrow_t")
 
-DELETE_WRAPPER(_ZdlPv, "_ZdlPv", (void *p), (p))
-DELETE_WRAPPER(_ZdaPv, "_ZdaPv", (void *p), (p))
-DELETE_WRAPPER(_ZdlPvm, "_ZdlPvm", (void *p, size_t n), (p, n))
-DELETE_WRAPPER(_ZdaPvm, "_ZdaPvm", (void *p, size_t n), (p, n))
-DELETE_WRAPPER(_ZdlPvRKSt9nothrow_t, "_ZdlPvRKSt9nothrow_t", (void *p, const void *nt), (p, nt))
-DELETE_WRAPPER(_ZdaPvRKSt9nothrow_t, "_ZdaPvRKSt9nothrow_t", (void *p, const void *nt), (p, nt))
-DELETE_WRAPPER(_ZdlPvSt11align_val_t, "_ZdlPvSt11align_val_t", (void *p, size_t a), (p, a))
-DELETE_WRAPPER(_ZdaPvSt11align_val_t, "_ZdaPvSt11align_val_t", (void *p, size_t a), (p, a))
+DELETE_WRAPPER(_ZdlPv, "_ZdlPv", (void *p), (b))
+DELETE_WRAPPER(_ZdaPv, "_ZdaPv", (void *p), (b))
+DELETE_WRAPPER(_ZdlPvm, "_ZdlPvm", (void *p, size_t n), (b, n + pad))
+DELETE_WRAPPER(_ZdaPvm, "_ZdaPvm", (void *p, size_t n), (b, n + pad))
+DELETE_WRAPPER(_ZdlPvRKSt9nothrow_t, "_ZdlPvRKSt9nothrow_t", (void *p, const void *nt), (b, nt))
+DELETE_WRAPPER(_ZdaPvRKSt9nothrow_t, "_ZdaPvRKSt9nothrow_t", (void *p, const void *nt), (b, nt))
+DELETE_WRAPPER(_ZdlPvSt11align_val_t, "_ZdlPvSt11align_val_t", (void *p, size_t a), (b, a))
+DELETE_WRAPPER(_ZdaPvSt11align_val_t, "_ZdaPvSt11align_val_t", (void *p, size_t a), (b, a))
 DELETE_WRAPPER(_ZdlPvmSt11align_val_t, "_ZdlPvmSt11align_val_t", (void *p, size_t n, size_t a),
-	       (p, n, a))
+	       (b, n + pad, a))
 DELETE_WRAPPER(_ZdaPvmSt11align_val_t, "_ZdaPvmSt11align_val_t", (void *p, size_t n, size_t a),
-	       (p, n, a))
+	       (b, n + pad, a))
 DELETE_WRAPPER(_ZdlPvSt11align_val_tRKSt9nothrow_t, "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-	       (void *p, size_t a, const void *nt), (p, a, nt))
+	       (void *p, size_t a, const void *nt), (b, a, nt))
 DELETE_WRAPPER(_ZdaPvSt11align_val_tRKSt9nothrow_t, "_ZdaPvSt11align_val_tRKSt9nothrow_t",
-	       (void *p, size_t a, const void *nt), (p, a, nt))
+	       (void *p, size_t a, const void *nt), (b, a, nt))
 
 /* ---- dlopen: the new object joins the module map at once ---- */
 
@@ -564,6 +986,10 @@ EXPORT void *dlopen(const char *file, int flags)
 		if (!real_dlopen)
 			return NULL;
 	}
+	if (flags & RTLD_DEEPBIND)
+		/* Such a library calls libc's free directly, maybe on blocks of ours:
+		 * from now on sampled blocks go in the freeset, untagged. */
+		store_release(&tags_new, false);
 	void *h = real_dlopen(file, flags);
 	if (h && load_relaxed(&tt_active_gen)) {
 		/* Before the program can call into it: frames there validate, and the map

@@ -3,8 +3,14 @@
 #ifndef TT_INTERPOSE_H
 #define TT_INTERPOSE_H
 
+#include <stdbool.h>
+
 /* Look up the real allocation functions (dlsym RTLD_NEXT). Idempotent; called from
  * the library's constructor and lazily by the first allocation. */
 void interpose_resolve(void);
+
+/* After interpose_resolve: tag sampled blocks (blocktag.h) if `want` and the next
+ * allocator is glibc's. Returns whether tags are on. Once, before tracing starts. */
+bool interpose_blocktags(bool want);
 
 #endif /* TT_INTERPOSE_H */

@@ -29,19 +29,28 @@ static inline uint64_t stack_hash(const uintptr_t *frames, unsigned n, uint32_t 
 }
 
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
-		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags)
+		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags,
+		      bool in_set)
 {
 	uint64_t h = stack_hash(frames, n, flags);
 	struct stack_cache_entry *e = &t->stack_cache[h & (STACK_CACHE_SLOTS - 1)];
 	bool known = e->hash == h;
 	unsigned nf = known ? 0 : n;
 	uint32_t len = (uint32_t)(sizeof(struct ev_alloc) + nf * sizeof(uint64_t));
+	/* The pointer joins the set of sampled pointers before the event's stores: the
+	 * set's atomic operations would otherwise wait for the ring lines those stores
+	 * fill (often still on the writer's core) instead of leaving them to drain. */
+	in_set =
+	    in_set && tt_sampling.mode != THAGTRACE_SAMPLE_ALL && freeset_insert((uintptr_t)ptr);
 	/* The last eighth of the ring is kept for frees: a lost free would make its
 	 * recorded allocation look live (a false leak), a lost allocation only costs
 	 * a sample (its free is then not recorded either). */
 	struct ev_alloc *ev =
 	    ring_reserve_within(&t->ring, len, t->ring.capacity - t->ring.capacity / 8);
 	if (!ev) {
+		/* Only a recorded allocation's free is recorded. */
+		if (in_set)
+			freeset_remove((uintptr_t)ptr);
 		ring_drop(&t->ring, size);
 		return THAGTRACE_EDROPPED;
 	}
@@ -65,15 +74,11 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 	}
 	if (ring_commit(&t->ring, len))
 		tt_wake_writer();
-	/* Only a recorded allocation's free is recorded (a dropped one's is not): the
-	 * pointer joins the set of sampled pointers once its event is in the ring. */
-	if (tt_sampling.mode != THAGTRACE_SAMPLE_ALL)
-		freeset_insert((uintptr_t)ptr);
 	return 0;
 }
 
 int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
-			 uintptr_t site, uintptr_t fp)
+			 uintptr_t site, uintptr_t fp, bool in_set)
 {
 	if (size < tt_cfg.min_size)
 		return 0; /* counted in .freq, not tracked */
@@ -109,7 +114,8 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 		frames[0] = site; /* at least the call site */
 		n = 1;
 	}
-	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0);
+	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0,
+				   in_set);
 	errno = saved;
 	return rc;
 }
@@ -120,7 +126,29 @@ void record_alloc_rare(struct thagtrace_thread *t, struct site_entry *e, const v
 	double p =
 	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
 	if (p != 0.0)
-		record_sampled_alloc(t, ptr, size, p, site, fp);
+		record_sampled_alloc(t, ptr, size, p, site, fp, true);
+}
+
+double record_decide_rare(struct thagtrace_thread *t, struct site_entry *e, uint64_t size)
+{
+	if (size < tt_sampling.min_size)
+		return 0.0; /* counted in .freq, not tracked */
+	return sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count),
+				     e->thr);
+}
+
+double record_decide_at(struct thagtrace_thread *t, uint64_t size, uintptr_t site)
+{
+	return record_decide_rare(t, sites_add(&t->sites, site, size), size);
+}
+
+void record_uncount(struct thagtrace_thread *t, uintptr_t site, uint64_t size)
+{
+	struct site_entry *e = site ? sites_find(&t->sites, site) : NULL;
+	if (e == NULL)
+		e = &t->sites.other; /* where sites_add counted it */
+	store_relaxed(&e->count, load_relaxed(&e->count) - 1);
+	store_relaxed(&e->bytes, load_relaxed(&e->bytes) - size);
 }
 
 int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts)
@@ -166,7 +194,7 @@ int thagtrace_record_alloc_sampled(struct thagtrace_thread *t, const void *ptr, 
 			flags |= TT_STACK_TRUNCATED;
 		}
 		int saved = errno;
-		rc = record_push_alloc(t, ptr, size, probability, frames, nframes, flags);
+		rc = record_push_alloc(t, ptr, size, probability, frames, nframes, flags, true);
 		errno = saved;
 		thread_leave(t);
 	}

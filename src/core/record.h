@@ -8,6 +8,7 @@
 #ifndef TT_RECORD_H
 #define TT_RECORD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "freeset.h"
@@ -50,10 +51,12 @@ static inline void thread_leave(struct thagtrace_thread *t)
 	store_release(&t->busy, 0);
 }
 
-/* Put an allocation event with a given stack (leaf first) in the ring and, unless
- * every event is recorded, its pointer in the freeset; the caller has entered. */
+/* Put an allocation event with a given stack (leaf first) in the ring and, when
+ * `in_set` and not every event is recorded, its pointer in the freeset (a tagged
+ * block is not: its tag says it was recorded); the caller has entered. */
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
-		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags);
+		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags,
+		      bool in_set);
 
 /* Put a free event stamped `ts` in the ring; the caller has entered. */
 int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts);
@@ -63,7 +66,7 @@ int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts);
  * unless `size` is below the minimum tracked. Out of line: only sampled
  * allocations come here. Preserves errno. */
 int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
-			 uintptr_t site, uintptr_t fp);
+			 uintptr_t site, uintptr_t fp, bool in_set);
 
 /*
  * An allocation of `size` bytes at `ptr` from call site `site` (a return address),
@@ -80,7 +83,7 @@ static inline __attribute__((always_inline)) int record_alloc_at(struct thagtrac
 	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
 	if (p == 0.0)
 		return 0;
-	return record_sampled_alloc(t, ptr, size, p, site, fp);
+	return record_sampled_alloc(t, ptr, size, p, site, fp, true);
 }
 
 /* Out of line part of record_alloc_fast: the modes other than tiered, the large
@@ -123,7 +126,55 @@ static inline __attribute__((always_inline)) bool record_alloc_fast(struct thagt
 		/* thr == UINT64_MAX (certain) misses once in 2^64 draws: far below the
 		 * rounding of the recorded double probability. */
 		if (__builtin_expect(sampler_bits(&t->sampler) < thr, 0))
-			record_sampled_alloc(t, ptr, size, (double)thr * 0x1.0p-64, site, fp);
+			record_sampled_alloc(t, ptr, size, (double)thr * 0x1.0p-64, site, fp, true);
+	}
+	thread_leave(t);
+	return true;
+}
+
+/*
+ * Decide first, allocate after: the interposer's path when sampled blocks carry a
+ * tag (blocktag.h), whose size depends on the draw. The allocation about to be made
+ * is counted now (record_uncount takes it back if it fails) and drawn: the result
+ * is its probability, 0 when it is not recorded (nor when it is below the minimum
+ * size tracked). The caller has entered.
+ */
+double record_decide_at(struct thagtrace_thread *t, uint64_t size, uintptr_t site);
+
+/* Out of line part of record_decide_fast, as record_alloc_rare. */
+double record_decide_rare(struct thagtrace_thread *t, struct site_entry *e, uint64_t size);
+
+/* Take back the count of an allocation that failed; the caller has entered. */
+void record_uncount(struct thagtrace_thread *t, uintptr_t site, uint64_t size);
+
+/*
+ * record_decide_at's common case in one pass, for a live handle of this thread and
+ * a call site it has seen before: enter, count, draw, leave; false, having changed
+ * nothing, when anything is uncommon (as record_alloc_fast).
+ */
+static inline __attribute__((always_inline)) bool
+record_decide_fast(struct thagtrace_thread *t, uint64_t size, uintptr_t site, double *p)
+{
+	if (__builtin_expect(load_relaxed(&t->busy) != 0, 0))
+		return false;
+	store_relaxed(&t->busy, 1);
+	signal_fence();
+	struct site_entry *e;
+	if (__builtin_expect(t->generation != load_relaxed(&tt_fast_gen), 0) ||
+	    __builtin_expect((e = sites_find(&t->sites, site)) == NULL, 0)) {
+		store_release(&t->busy, 0);
+		return false;
+	}
+	uint64_t count = sites_count(e, size);
+	const struct sampler_params *sp = &tt_sampling;
+	if (__builtin_expect(sp->mode != THAGTRACE_SAMPLE_TIERED || size >= sp->large ||
+				 (count & 63) == 0 || size < sp->min_size,
+			     0)) {
+		*p = record_decide_rare(t, e, size);
+	} else {
+		uint64_t thr = e->thr[size >= sp->medium];
+		*p = __builtin_expect(sampler_bits(&t->sampler) < thr, 0) ? (double)thr * 0x1.0p-64
+									  : 0.0;
 	}
 	thread_leave(t);
 	return true;

@@ -11,6 +11,7 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
 	sp->mode = cfg->sample_mode;
 	sp->large = cfg->tier_large_bytes;
 	sp->medium = cfg->tier_medium_bytes;
+	sp->min_size = cfg->min_size;
 	const double rate[2] = {cfg->rate_small, cfg->rate_medium};
 	sp->threshold = cfg->boost_threshold;
 	double cap = (double)cfg->boost_threshold * cfg->boost_max;

@@ -39,6 +39,7 @@ struct sampler {
 struct sampler_params {
 	uint32_t mode;
 	uint64_t large, medium;
+	uint64_t min_size; /* smaller allocations are counted, never recorded */
 	/* Per tier (0 small, 1 medium): thr at counts up to the boost threshold, and
 	 * thr per call above it (thr(count) = per_count * min(count, cap_count)). A
 	 * base of 1 sets always[tier]. */
