@@ -533,6 +533,24 @@ Test(preload, dlopened_library_allocations)
 	support_rmdir(outdir);
 }
 
+/* A library opened RTLD_DEEPBIND calls libc's free directly: blocks the program
+ * allocates from then on carry no tag, so libc's free takes them as they are. */
+Test(preload, deepbind_library_frees_the_programs_blocks)
+{
+	char plugin[1024];
+	snprintf(plugin, sizeof(plugin), "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+	struct run r;
+	run_victim(&r, NULL, "victim_dlopen", plugin, "deepbind", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err);
+	/* The library's own calls bypass the interposer (not counted: a limit of
+	 * RTLD_DEEPBIND for any LD_PRELOAD tracer); the trace is still whole. */
+	struct tally t = {0};
+	tally_dir(&t);
+	cr_assert_eq(t.ends, t.threads, "every thread's file was closed cleanly");
+	support_rmdir(outdir);
+}
+
 /* Code without frame pointers: the frame-pointer walk stops at the first frame of
  * the victim; the default (auto, the call-frame tables) unwinds the whole chain, as
  * deep as libunwind does. */

@@ -4,6 +4,7 @@
 
 void *plugin_site(void);
 void **plugin_alloc(int n);
+void plugin_free(void **v, int n);
 
 __attribute__((noinline)) void **plugin_alloc(int n)
 {
@@ -16,4 +17,11 @@ __attribute__((noinline)) void **plugin_alloc(int n)
 void *plugin_site(void)
 {
 	return (void *)plugin_alloc;
+}
+
+/* Frees the caller's blocks: opened with RTLD_DEEPBIND, this free is libc's own. */
+void plugin_free(void **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
 }
