@@ -570,11 +570,24 @@ EXPORT void *malloc(size_t n)
 	TRACED_ALLOC(n, 0, REAL_MALLOC);
 }
 
+/* free's uncommon cases, whole: a block that may be tagged, or a gate to look at. */
+static __attribute__((noinline)) void free_slow(void *p)
+{
+	real.free(on_free(p));
+}
+
 EXPORT void free(void *p)
 {
 	if (unlikely(in_boot(p)))
 		return;
-	real.free(on_free(p));
+	/* The common case in a few loads and a tail call, no frame: bit 3 clear below
+	 * p (no tag), no gate open. */
+	if (likely(load_acquire(&tags_read)) && likely(p != NULL) &&
+	    unlikely(blocktag_word(p) & BLOCKTAG_MARK))
+		return free_slow(p);
+	if (unlikely(load_relaxed(&freeset_gate) != NULL))
+		return free_slow(p);
+	real.free(p);
 }
 
 /* C23's sized frees (glibc 2.40 on): a tagged block must never reach libc's. */
