@@ -11,10 +11,14 @@
  * The driver (no --work) runs the workload untraced, then under
  * LD_PRELOAD=libthagtrace.so with the default sampling, with THAGTRACE_SAMPLE=all and
  * with each --also SPEC (a THAGTRACE_SAMPLE value), ROUNDS times each, interleaved,
- * and prints the median wall time and CPU time (user + system of every thread, the
- * writer's included) of each and their ratios to untraced. On a shared, noisy
- * machine the CPU ratio is the steadier figure. "default" is every default setting
- * (64 KiB rings); "all" uses 1 MiB rings, to keep every event.
+ * and prints the median wall time, CPU time (user + system of every thread, the
+ * writer's included) and user time of each and their ratios to untraced. On a
+ * shared, noisy machine the CPU ratio is the steadier figure; the user ratio leaves
+ * out the kernel's share, which for this workload is mostly glibc trimming its
+ * heaps (madvise) and arena lock waits, and moves with the threads' interleaving
+ * (run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295 to take the
+ * trimming out of both). "default" is every default setting (256 KiB rings); "all"
+ * uses 1 MiB rings, to keep every event.
  *
  * First it times a single-thread malloc(32)+free loop ("pair"): untraced, with
  * nothing past the site's first call sampled (the unsampled path alone), with 1 %
@@ -176,7 +180,7 @@ static const char *lib_path;
 static char out_base[256];
 
 /* CPU seconds (user + system, every thread) of the last child run. */
-static double last_cpu;
+static double last_cpu, last_sys; /* the last child's user + system, and system */
 
 /* Run this program with --work (or --pair) under `how`; return wall seconds, or
  * the child's own figure for --pair. */
@@ -233,8 +237,8 @@ static double run(const char *self, const char *how, const char *kind, int threa
 	struct rusage ru;
 	wait4(pid, &st, 0, &ru);
 	double wall = now() - t0;
-	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-		   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+	last_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + last_sys;
 	close(fd[0]);
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -346,22 +350,30 @@ int main(int argc, char **argv)
 		how[3 + i] = also[i];
 	int nhow = 3 + nalso;
 	printf("workload: %ld allocations, mixed sizes, 1/4 of frees cross-thread, %s; "
-	       "median of %d interleaved runs; ratios to untraced (wall, and CPU of all threads)\n",
+	       "median of %d interleaved runs; ratios to untraced (wall; CPU of all threads, the "
+	       "writer's "
+	       "included; user CPU alone, without the kernel's share, which the program's glibc "
+	       "heap trimming makes vary)\n",
 	       total, touch ? "every byte written" : "one byte written per block", rounds);
 	for (int i = 0; i < nt; i++) {
-		double wall[3 + 4][64], cpu[3 + 4][64];
+		double wall[3 + 4][64], cpu[3 + 4][64], user[3 + 4][64];
 		for (int r = 0; r < rounds; r++)
 			for (int h = 0; h < nhow; h++) {
 				wall[h][r] = run(self, how[h], touch ? "--work-touch" : "--work",
 						 threads[i], total);
 				cpu[h][r] = last_cpu;
+				user[h][r] = last_cpu - last_sys;
 			}
-		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds);
-		printf("%d threads: untraced wall %.3f s, cpu %.3f s\n", threads[i], uw, uc);
+		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds),
+		       uu = median(user[0], rounds);
+		printf("%d threads: untraced wall %.3f s, cpu %.3f s, user %.3f s\n", threads[i],
+		       uw, uc, uu);
 		for (int h = 1; h < nhow; h++) {
-			double w = median(wall[h], rounds), c = median(cpu[h], rounds);
-			printf("  %-40s wall %.3f s (%.3fx)  cpu %.3f s (%.3fx)\n",
-			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc);
+			double w = median(wall[h], rounds), c = median(cpu[h], rounds),
+			       u = median(user[h], rounds);
+			printf("  %-28s wall %.3f s (%.3fx)  cpu %.3f s (%.3fx)  user %.3f s "
+			       "(%.3fx)\n",
+			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc, u, u / uu);
 		}
 		fflush(stdout);
 	}
