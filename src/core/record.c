@@ -120,15 +120,6 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 	return rc;
 }
 
-void record_alloc_rare(struct thagtrace_thread *t, struct site_entry *e, const void *ptr,
-		       uint64_t size, uintptr_t site, uintptr_t fp)
-{
-	double p =
-	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
-	if (p != 0.0)
-		record_sampled_alloc(t, ptr, size, p, site, fp, true);
-}
-
 double record_decide_rare(struct thagtrace_thread *t, struct site_entry *e, uint64_t size)
 {
 	if (size < tt_sampling.min_size)

@@ -69,6 +69,15 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 			 uintptr_t site, uintptr_t fp, bool in_set);
 
 /*
+ * Count an allocation of `size` at `site` and draw: its probability, 0 when it is
+ * not recorded (nor when it is below the minimum size tracked). The caller has
+ * entered. With block tags (blocktag.h) the interposer decides before it allocates
+ * (the block's size depends on the draw), and record_uncount takes the count back
+ * if the allocation then fails.
+ */
+double record_decide_at(struct thagtrace_thread *t, uint64_t size, uintptr_t site);
+
+/*
  * An allocation of `size` bytes at `ptr` from call site `site` (a return address),
  * the caller's frame being `fp`; the caller has entered. Counts it exactly, draws,
  * and records it when sampled. Returns 0 or THAGTRACE_EDROPPED. The general path:
@@ -78,85 +87,35 @@ static inline __attribute__((always_inline)) int record_alloc_at(struct thagtrac
 								 const void *ptr, uint64_t size,
 								 uintptr_t site, uintptr_t fp)
 {
-	struct site_entry *e = sites_add(&t->sites, site, size);
-	double p =
-	    sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count), e->thr);
+	double p = record_decide_at(t, size, site);
 	if (p == 0.0)
 		return 0;
 	return record_sampled_alloc(t, ptr, size, p, site, fp, true);
 }
 
-/* Out of line part of record_alloc_fast: the modes other than tiered, the large
- * tier, and the boost's threshold refresh. */
-void record_alloc_rare(struct thagtrace_thread *t, struct site_entry *e, const void *ptr,
-		       uint64_t size, uintptr_t site, uintptr_t fp);
-
-/*
- * The common case of an allocation in one pass, for a live handle `t` (not NULL,
- * not THREAD_EXITED) and a call site it has seen before: enter, count, draw,
- * record if sampled, leave. Returns false, having changed nothing, when anything is
- * uncommon (busy: a signal handler interrupted us; another session's handle;
- * producers need a fence; a new site): the caller then takes the general path,
- * thread_enter and record_alloc_at. The tiered draw is the one of
- * sampler_decide_cached, with its always-certain cases (a site's first
- * allocation, the large tier) on the other side of the early exits.
- */
-static inline __attribute__((always_inline)) bool record_alloc_fast(struct thagtrace_thread *t,
-								    const void *ptr, uint64_t size,
-								    uintptr_t site, uintptr_t fp)
-{
-	if (__builtin_expect(load_relaxed(&t->busy) != 0, 0))
-		return false;
-	/* thread_enter's step B, with the fence folded into tt_fast_gen. */
-	store_relaxed(&t->busy, 1);
-	signal_fence();
-	struct site_entry *e;
-	if (__builtin_expect(t->generation != load_relaxed(&tt_fast_gen), 0) ||
-	    __builtin_expect((e = sites_find(&t->sites, site)) == NULL, 0)) {
-		store_release(&t->busy, 0);
-		return false;
-	}
-	uint64_t count = sites_count(e, size);
-	const struct sampler_params *sp = &tt_sampling;
-	if (__builtin_expect(
-		sp->mode != THAGTRACE_SAMPLE_TIERED || size >= sp->large || (count & 63) == 0, 0)) {
-		record_alloc_rare(t, e, ptr, size, site, fp);
-	} else {
-		uint64_t thr = e->thr[size >= sp->medium];
-		/* thr == UINT64_MAX (certain) misses once in 2^64 draws: far below the
-		 * rounding of the recorded double probability. */
-		if (__builtin_expect(sampler_bits(&t->sampler) < thr, 0))
-			record_sampled_alloc(t, ptr, size, (double)thr * 0x1.0p-64, site, fp, true);
-	}
-	thread_leave(t);
-	return true;
-}
-
-/*
- * Decide first, allocate after: the interposer's path when sampled blocks carry a
- * tag (blocktag.h), whose size depends on the draw. The allocation about to be made
- * is counted now (record_uncount takes it back if it fails) and drawn: the result
- * is its probability, 0 when it is not recorded (nor when it is below the minimum
- * size tracked). The caller has entered.
- */
-double record_decide_at(struct thagtrace_thread *t, uint64_t size, uintptr_t site);
-
-/* Out of line part of record_decide_fast, as record_alloc_rare. */
+/* Out of line part of record_count_draw: the modes other than tiered, the large
+ * tier, the minimum size and the boost's threshold refresh. */
 double record_decide_rare(struct thagtrace_thread *t, struct site_entry *e, uint64_t size);
 
 /* Take back the count of an allocation that failed; the caller has entered. */
 void record_uncount(struct thagtrace_thread *t, uintptr_t site, uint64_t size);
 
 /*
- * record_decide_at's common case in one pass, for a live handle of this thread and
- * a call site it has seen before: enter, count, draw, leave; false, having changed
- * nothing, when anything is uncommon (as record_alloc_fast).
+ * The common case of an allocation in one pass, for a live handle `t` (not NULL,
+ * not THREAD_EXITED) and a call site it has seen before: enter, count, draw (*p:
+ * the probability, 0 when not recorded); the caller records if it wants and leaves.
+ * Returns false, having changed nothing and left, when anything is uncommon (busy: a
+ * signal handler interrupted us; another session's handle; producers need a fence;
+ * a new site): the caller then takes the general path. The tiered draw is the one
+ * of sampler_decide_cached, with its always-certain cases (a site's first
+ * allocation, the large tier) on the other side of the early exits.
  */
 static inline __attribute__((always_inline)) bool
-record_decide_fast(struct thagtrace_thread *t, uint64_t size, uintptr_t site, double *p)
+record_count_draw(struct thagtrace_thread *t, uint64_t size, uintptr_t site, double *p)
 {
 	if (__builtin_expect(load_relaxed(&t->busy) != 0, 0))
 		return false;
+	/* thread_enter's step B, with the fence folded into tt_fast_gen. */
 	store_relaxed(&t->busy, 1);
 	signal_fence();
 	struct site_entry *e;
@@ -173,9 +132,35 @@ record_decide_fast(struct thagtrace_thread *t, uint64_t size, uintptr_t site, do
 		*p = record_decide_rare(t, e, size);
 	} else {
 		uint64_t thr = e->thr[size >= sp->medium];
+		/* thr == UINT64_MAX (certain) misses once in 2^64 draws: far below the
+		 * rounding of the recorded double probability. */
 		*p = __builtin_expect(sampler_bits(&t->sampler) < thr, 0) ? (double)thr * 0x1.0p-64
 									  : 0.0;
 	}
+	return true;
+}
+
+/* Count, draw and record an allocation already made (no tags), in one pass. */
+static inline __attribute__((always_inline)) bool record_alloc_fast(struct thagtrace_thread *t,
+								    const void *ptr, uint64_t size,
+								    uintptr_t site, uintptr_t fp)
+{
+	double p;
+	if (!record_count_draw(t, size, site, &p))
+		return false;
+	if (__builtin_expect(p != 0.0, 0))
+		record_sampled_alloc(t, ptr, size, p, site, fp, true);
+	thread_leave(t);
+	return true;
+}
+
+/* Count and draw an allocation about to be made (tags: record_decide_at's common
+ * case). */
+static inline __attribute__((always_inline)) bool
+record_decide_fast(struct thagtrace_thread *t, uint64_t size, uintptr_t site, double *p)
+{
+	if (!record_count_draw(t, size, site, p))
+		return false;
 	thread_leave(t);
 	return true;
 }
