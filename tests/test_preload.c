@@ -514,10 +514,15 @@ static void search_modules(const char *path, void *ctx)
 	tt_decoder_destroy(d);
 }
 
+static void plugin_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+}
+
 Test(preload, dlopened_library_allocations)
 {
 	char plugin[1024];
-	snprintf(plugin, sizeof(plugin), "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+	plugin_path(plugin, sizeof(plugin));
 	struct run r;
 	run_victim(&r, NULL, "victim_dlopen", plugin, NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -538,7 +543,7 @@ Test(preload, dlopened_library_allocations)
 Test(preload, deepbind_library_frees_the_programs_blocks)
 {
 	char plugin[1024];
-	snprintf(plugin, sizeof(plugin), "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+	plugin_path(plugin, sizeof(plugin));
 	struct run r;
 	run_victim(&r, NULL, "victim_dlopen", plugin, "deepbind", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -652,16 +657,25 @@ Test(preload, thread_traced_again_after_restart)
 
 Test(preload, bad_setting_one_line_and_untraced)
 {
-	const char *e[] = {"THAGTRACE_SAMPLE=sometimes", NULL};
-	struct run r;
-	run_victim(&r, e, "victim_fork", NULL);
-	cr_assert_eq(r.status, 0);
-	cr_assert(strstr(r.out, "parent done, child 7"), "output as untraced");
-	cr_assert_str_eq(r.err,
-			 "libthagtrace: THAGTRACE_SAMPLE=sometimes: expected all, tiered, "
-			 "tiered:key=value,... or poisson:BYTES; tracing off, the program runs "
-			 "untraced\n");
-	support_rmdir(outdir);
+	static const char *const bad[][2] = {
+	    {"THAGTRACE_SAMPLE=sometimes", "expected all, tiered, tiered:key=value,... or "
+					   "poisson:BYTES"},
+	    {"THAGTRACE_BLOCK_TAGS=yes", "expected 0 or 1"},
+	    {"THAGTRACE_ZSTD_LEVEL=20", "expected a number from -7 to 19"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *e[] = {bad[i][0], NULL};
+		struct run r;
+		run_victim(&r, e, "victim_fork", NULL);
+		cr_assert_eq(r.status, 0);
+		cr_assert(strstr(r.out, "parent done, child 7"), "output as untraced");
+		char want[300];
+		snprintf(want, sizeof(want),
+			 "libthagtrace: %s: %s; tracing off, the program runs untraced\n",
+			 bad[i][0], bad[i][1]);
+		cr_assert_str_eq(r.err, want);
+		support_rmdir(outdir);
+	}
 }
 
 Test(preload, unwritable_output_one_line_and_untraced)

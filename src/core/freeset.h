@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The live sampled pointers of the process, so that a free (on any thread) is
- * recorded exactly when its allocation was: two filters of counters in front of a
- * lock-free set of cache-line buckets. Every free reads one counter of the small
+ * The live sampled pointers of the process that carry no block tag (blocktag.h:
+ * another allocator, tags off, alignments above 64 KiB, the explicit API), so that
+ * a free (on any thread) is recorded exactly when its allocation was: two filters
+ * of counters in front of a lock-free set of cache-line buckets. Once the set has
+ * held a pointer this session, every untagged free reads one counter of the small
  * gate filter (32 KiB: it stays in cache); a positive reads the fine filter
  * (512 KiB), and only then the set, one bucket in the common case.
  *

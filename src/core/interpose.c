@@ -496,32 +496,44 @@ static inline __attribute__((always_inline)) void *alloc_end(struct alloc_ticket
 		return p_;                                                                         \
 	} while (0)
 
-/* A free to record: sampled (tagged, or in the freeset), or every free recorded
- * (mode all). Recorded before the real free, so a reused address is not recorded
- * before it. */
+/*
+ * A free of p stamped `ts` (before its real call, so no reuse of p's address can be
+ * recorded ahead of it), on t (entered): pushed when p's allocation was recorded.
+ * `tagged`: its tag says so; else in mode all, or when p was in the freeset (it
+ * leaves it).
+ */
+static void push_free_if_recorded(struct thagtrace_thread *t, void *p, bool tagged, uint64_t ts)
+{
+	if (tagged || tt_sampling.mode == THAGTRACE_SAMPLE_ALL || freeset_remove((uintptr_t)p))
+		record_push_free(t, p, ts);
+}
+
+/* push_free_if_recorded on this thread's handle, found and entered here. */
+static __attribute__((noinline)) void free_record_stamped(void *p, bool tagged, uint64_t ts)
+{
+	struct thagtrace_thread *t = tt_self;
+	bool spare = false; /* the slow path lent us the exited threads' handle */
+	if (unlikely(!thread_auto_current(t))) {
+		t = thread_auto_self(0, false);
+		spare = t && thread_auto_is_spare(t);
+	}
+	if (t && thread_enter(t) == 0) {
+		push_free_if_recorded(t, p, tagged, ts);
+		thread_leave(t);
+	}
+	if (unlikely(spare))
+		thread_exited_release();
+}
+
+/* A free that may need recording (tagged, maybe in the freeset, or mode all),
+ * recorded before the real free. */
 static __attribute__((noinline)) void free_general(void *p, bool tagged)
 {
 	if (p == NULL || !tracing())
 		return;
 	if (!tagged && tt_sampling.mode != THAGTRACE_SAMPLE_ALL && !freeset_maybe((uintptr_t)p))
 		return; /* not sampled: no handle needed, nothing to record */
-	struct thagtrace_thread *t = tt_self;
-	bool spare = false; /* the slow path lent us the exited threads' handle */
-	if (unlikely(!thread_auto_current(t))) {
-		t = thread_auto_self(0, false);
-		if (!t)
-			return;
-		spare = thread_auto_is_spare(t);
-	}
-	if (thread_enter(t) == 0) {
-		if (tagged)
-			record_push_free(t, p, tt_ticks());
-		else
-			record_free_at(t, p);
-		thread_leave(t);
-	}
-	if (unlikely(spare))
-		thread_exited_release();
+	free_record_stamped(p, tagged, tt_ticks());
 }
 
 /* A tagged block's free: recorded if its allocation was (in this session); the
@@ -638,29 +650,6 @@ static void *boot_realloc(void *old, size_t n)
 }
 
 /*
- * A free recorded after its real call (realloc): stamped `ts` before it, so no
- * reuse of p's address can be recorded ahead of it. `tagged`: p's tag says it
- * was recorded; else it is recorded in mode all, or if it was in the freeset.
- */
-static __attribute__((noinline)) void free_record_stamped(void *p, bool tagged, uint64_t ts)
-{
-	struct thagtrace_thread *t = tt_self;
-	bool spare = false;
-	if (unlikely(!thread_auto_current(t))) {
-		t = thread_auto_self(0, false);
-		spare = t && thread_auto_is_spare(t);
-	}
-	if (t && thread_enter(t) == 0) {
-		if (tagged || tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
-		    freeset_remove((uintptr_t)p))
-			record_push_free(t, p, ts);
-		thread_leave(t);
-	}
-	if (unlikely(spare))
-		thread_exited_release();
-}
-
-/*
  * realloc without tags: the free first (stamped before the call), the allocation
  * after; nothing at all if the call fails and old stays live.
  */
@@ -735,13 +724,10 @@ static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_
 	if (!b)
 		return alloc_failed(&k);
 	if (record_free) {
-		if (k.spare) { /* entered since alloc_begin */
-			if (w || tt_sampling.mode == THAGTRACE_SAMPLE_ALL ||
-			    freeset_remove((uintptr_t)old))
-				record_push_free(k.t, old, ts);
-		} else {
+		if (k.spare) /* lent by alloc_begin, entered until alloc_end */
+			push_free_if_recorded(k.t, old, w != 0, ts);
+		else
 			free_record_stamped(old, w != 0, ts);
-		}
 	}
 	return alloc_end(&k, b, fp);
 }

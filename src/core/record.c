@@ -80,7 +80,7 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size, double p,
 			 uintptr_t site, uintptr_t fp, bool in_set)
 {
-	if (size < tt_cfg.min_size)
+	if (size < tt_sampling.min_size)
 		return 0; /* counted in .freq, not tracked */
 	int saved = errno;
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];

@@ -347,13 +347,15 @@ Test(run, bad_arguments_exit_2_with_usage)
 {
 	const char *cwd = tmp("cwd");
 	const char *bad[][2] = {
-	    {"--bogus", NULL},	   {"-x", NULL},
+	    {"--bogus", NULL},	    {"-x", NULL},
 	    {"--ring-kb", "12"}, /* not a power of two */
-	    {"--ring-kb", "4"},	   {"--max-frames", "0"},
-	    {"--max-frames", "x"}, {"--unwind", "dwarf"},
-	    {"--sample", "some"},  {"--sample", "tiered:rate_small=2"},
-	    {"--flush-ms", "0"},   {"--top", "0"},
-	    {"--min-size", "-1"},  {"--seed", "1x"},
+	    {"--ring-kb", "4"},	    {"--max-frames", "0"},
+	    {"--max-frames", "x"},  {"--unwind", "dwarf"},
+	    {"--sample", "some"},   {"--sample", "tiered:rate_small=2"},
+	    {"--flush-ms", "0"},    {"--top", "0"},
+	    {"--min-size", "-1"},   {"--seed", "1x"},
+	    {"--zstd-level", "20"}, {"--zstd-level", "x"},
+	    {"--block-tags", "2"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *argv[8] = {run_path(), "--no-report", (char *)bad[i][0]};
@@ -396,12 +398,26 @@ Test(run, help_and_version)
 	run(&r, NULL, NULL, "--help", NULL);
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_empty(r.err);
-	const char *opts[] = {"-o, --output DIR", "--sample",	    "--unwind",
-			      "--max-frames",	  "--ring-kb",	    "--min-size",
-			      "--flush-ms",	  "--seed",	    "--debug",
-			      "--no-report",	  "--top",	    "--help",
-			      "--version",	  "(default 10)",   "(default 64)",
-			      "(default tiered)", "(default auto)", "(default 100)"};
+	const char *opts[] = {"-o, --output DIR",
+			      "--sample",
+			      "--unwind",
+			      "--max-frames",
+			      "--ring-kb",
+			      "--min-size",
+			      "--flush-ms",
+			      "--seed",
+			      "--debug",
+			      "--zstd-level",
+			      "--block-tags",
+			      "--no-report",
+			      "--top",
+			      "--help",
+			      "--version",
+			      "(default 10)",
+			      "(default 64)",
+			      "(default tiered)",
+			      "(default auto)",
+			      "(default 100)"};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		cr_expect(memmem(r.out, r.out_len, opts[i], strlen(opts[i])), "--help names %s",
 			  opts[i]);
