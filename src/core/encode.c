@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/format.h"
+#include "pagemem.h"
 
 void encode_buf_init(struct encode_buf *b)
 {
@@ -16,7 +17,7 @@ void encode_buf_init(struct encode_buf *b)
 
 void encode_buf_destroy(struct encode_buf *b)
 {
-	free(b->data);
+	pagemem_free(b->data);
 	encode_buf_init(b);
 }
 
@@ -25,7 +26,7 @@ static __attribute__((noinline)) int encode_buf_grow(struct encode_buf *b, size_
 	size_t cap = b->cap ? b->cap : 64 * 1024;
 	while (cap - b->size < len)
 		cap *= 2;
-	char *d = realloc(b->data, cap);
+	char *d = pagemem_realloc(b->data, cap);
 	if (!d) {
 		b->failed = true;
 		return -1;

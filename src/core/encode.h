@@ -13,7 +13,8 @@
  * encode_buf_write (msgpack_packer_init(pk, buf, encode_buf_write)). For such a
  * packer the event records (ALLOC, FREE, STACK) skip the packer's call per field
  * and append inline (see encode.c): the writer's encoding cost was mostly those
- * calls. On allocation failure the buffer keeps what it had and says so.
+ * calls. The buffer is mapped (pagemem.h), not taken from the program's heap. On
+ * allocation failure it keeps what it had and says so.
  */
 struct encode_buf {
 	char *data;

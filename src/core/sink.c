@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "pagemem.h"
 #include "thagtrace.h"
 
 int sink_init(struct sink *s, int level)
 {
-	s->cctx = ZSTD_createCCtx();
+	/* The context, its workspace and the frame buffer are mapped, not malloc'd:
+	 * see pagemem.h for what they did to the program's heap through malloc. */
+	s->cctx = ZSTD_createCCtx_advanced(pagemem_zstd_mem(&s->mem));
 	s->out = NULL;
 	s->out_cap = 0;
 	if (!s->cctx)
@@ -31,7 +34,8 @@ int sink_init(struct sink *s, int level)
 void sink_fini(struct sink *s)
 {
 	ZSTD_freeCCtx(s->cctx);
-	free(s->out);
+	pagemem_zstd_fini(&s->mem);
+	pagemem_free(s->out);
 	s->cctx = NULL;
 	s->out = NULL;
 	s->out_cap = 0;
@@ -86,7 +90,7 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 {
 	size_t bound = ZSTD_compressBound(n);
 	if (bound > s->out_cap) {
-		void *p = realloc(s->out, bound);
+		void *p = pagemem_realloc(s->out, bound);
 		if (!p)
 			return -ENOMEM;
 		s->out = p;

@@ -12,10 +12,12 @@
 #include <zstd.h>
 
 #include "../common/format.h"
+#include "pagemem.h"
 
 struct sink {
 	ZSTD_CCtx *cctx;
-	void *out;
+	struct pagemem_zstd mem; /* the context's allocator */
+	void *out;		 /* pagemem */
 	size_t out_cap;
 };
 
