@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,6 +197,54 @@ Test(api, stats_and_unregister_flushes_everything)
 	cr_assert_eq(d.pe_emitted, 2000);
 	support_dir_free(&d);
 	support_rmdir(dir);
+}
+
+/* The writer's buffers (encode buffer, frame buffer, zstd's workspace, each 128 KiB
+ * or more) are mapped directly: glibc serves blocks that large by mmap, and freeing
+ * one raises its mmap and trim thresholds for the whole program. Through malloc they
+ * showed up here as mmapped chunks (hblks) while the writer ran. */
+Test(api, writer_buffers_stay_out_of_the_programs_heap)
+{
+	/* Freed only at the end: its free would raise the thresholds itself. */
+	char *volatile probe = malloc(1 << 20); /* volatile: kept, not folded away */
+	struct mallinfo2 before = mallinfo2();
+	if (before.hblks == 0)
+		cr_skip_test("mallinfo2 does not see mmapped chunks (a sanitizer's allocator)");
+	const char *dir = support_tmpdir("heap");
+	struct thagtrace_config c = cfg_in(dir);
+	c.ring_kb = 4096;
+	cr_assert_eq(thagtrace_start(&c), 0);
+	struct thagtrace_thread *t = thagtrace_thread_register("heap", NULL);
+	static char block[4096];
+	/* Bursts of growing size (the last 32768 events, well within the ring): frames
+	 * from a few records to half a MiB, so the encode buffer grows and zstd sizes
+	 * its workspace up and down. */
+	for (int burst = 1; burst <= 1024; burst *= 4) {
+		for (int i = 0; i < burst * 16; i++) {
+			uintptr_t frames[3] = {0x401000u + (uintptr_t)(i % 97), 0x402000, 0x403000};
+			cr_assert_eq(thagtrace_record_alloc_sampled(t, block + i % 4096, 64, 1.0,
+								    frames, 3),
+				     0);
+			cr_assert_eq(thagtrace_record_free(t, block + i % 4096), 0);
+		}
+		struct thagtrace_thread_stats st;
+		do {
+			usleep(1000);
+			thagtrace_thread_stats(t, &st);
+		} while (st.recorded + st.dropped < st.emitted);
+		struct mallinfo2 now = mallinfo2();
+		cr_assert_eq(now.hblks, before.hblks, "burst %d: %zu mmapped chunks, %zu before",
+			     burst, now.hblks, before.hblks);
+	}
+	thagtrace_thread_unregister(t);
+	cr_assert_eq(thagtrace_stop(), 0);
+	struct support_dir d;
+	cr_assert_eq(support_read_dir(dir, &d), 0, "%s", d.first_error);
+	cr_assert_eq(d.threads[0].allocs, 16 * (1 + 4 + 16 + 64 + 256 + 1024));
+	cr_assert_eq(d.threads[0].frees, d.threads[0].allocs);
+	support_dir_free(&d);
+	support_rmdir(dir);
+	free(probe);
 }
 
 /* The disk fills while tracing (simulated with RLIMIT_FSIZE): one line on stderr,
