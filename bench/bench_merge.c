@@ -75,7 +75,8 @@ struct gthread {
 	int fd;
 	msgpack_sbuffer buf;
 	msgpack_packer pk;
-	uint64_t last_ts, emitted;
+	struct encode_events ev;
+	uint64_t emitted;
 	int32_t *ids; /* stack -> this file's id, -1 until defined */
 	uint32_t nids;
 	uint64_t *live; /* pointers allocated by this thread, not yet freed */
@@ -165,10 +166,10 @@ static int generate(const char *dir, uint64_t nevents)
 		if (!t->ids || !t->sites)
 			return 1;
 		memset(t->ids, 0xff, NSTACKS * sizeof(*t->ids));
-		t->last_ts = BASE_TICKS + (uint64_t)i;
+		encode_events_init(&t->ev, BASE_TICKS + (uint64_t)i);
 		t->next_ptr = ((uint64_t)(i + 1) << 40);
 		snprintf(name, sizeof(name), "worker-%d", i);
-		encode_thread(&t->pk, PID, PID + i, name, t->last_ts);
+		encode_thread(&t->pk, PID, PID + i, name, BASE_TICKS + (uint64_t)i);
 	}
 	uint64_t now = BASE_TICKS + NTHREADS;
 	for (uint64_t e = 0; e < nevents; e++) {
@@ -184,8 +185,7 @@ static int generate(const char *dir, uint64_t nevents)
 				size_t k = next_rand() % owner->nlive;
 				uint64_t ptr = owner->live[k];
 				owner->live[k] = owner->live[--owner->nlive];
-				encode_free(&t->pk, (int64_t)(now - t->last_ts), ptr);
-				t->last_ts = now;
+				encode_free(&t->pk, &t->ev, now, ptr);
 				t->emitted++;
 				goto flushed;
 			}
@@ -198,9 +198,7 @@ static int generate(const char *dir, uint64_t nevents)
 		}
 		uint64_t size = g->min_size + next_rand() % g->size_span, ptr = t->next_ptr;
 		t->next_ptr += 16 + (size & ~15ull);
-		encode_alloc(&t->pk, (int64_t)(now - t->last_ts), ptr, size, (uint32_t)t->ids[s],
-			     g->p);
-		t->last_ts = now;
+		encode_alloc(&t->pk, &t->ev, now, ptr, size, (uint32_t)t->ids[s], g->p);
 		t->emitted++;
 		/* exact site counts consistent with the sample: 1/p calls of this size */
 		uint64_t w = (uint64_t)(1.0 / g->p + 0.5);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Fuzz the decoder with libFuzzer (clang, address+undefined) for SECONDS, seeded with
-# the golden v1 files and past regressions. Exit 0 when nothing was found; otherwise
+# the golden v1 and v2 files and past regressions. Exit 0 when nothing was found; otherwise
 # the report is printed and the input kept as build/fuzz/crash-* (copy it into
 # tests/data/fuzz-regressions/ with the fix).  usage: scripts/fuzz.sh [SECONDS]
 set -uo pipefail
@@ -11,6 +11,7 @@ out=build/fuzz
 mkdir -p "$out/corpus"
 cp tests/data/golden-v1/golden.meta tests/data/golden-v1/golden.bin \
   tests/data/golden-v1/golden.freq tests/data/fuzz-regressions/*.bin "$out/corpus/"
+cp tests/data/golden-v2/golden.bin "$out/corpus/golden-v2.bin"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Iinclude $(pkg-config --cflags msgpack libzstd) \
   tests/fuzz/fuzz_decode.c src/analysis/decode.c \

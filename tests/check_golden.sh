@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Golden v1 files: thagtrace-dump prints exactly the stored text for each, and bad
+# Golden files (one folder per format version): thagtrace-dump prints exactly the stored text for each, and bad
 # input gives "thagtrace-dump: FILE: offset N: ..." with exit 1, never a crash.
 # usage: check_golden.sh THAGTRACE_DUMP GOLDEN_DIR
 set -u
@@ -32,7 +32,7 @@ expect 1 "thagtrace-dump: $tmp/empty.bin: offset 0: empty file, not a thagtrace 
 printf 'hello, world, this is not a trace' > "$tmp/text.bin"
 expect 1 "thagtrace-dump: $tmp/text.bin: offset 0: bad magic, not a thagtrace file" "$tmp/text.bin"
 { head -c 16 "$bin"; printf '\x09\x00'; tail -c +19 "$bin"; } > "$tmp/v9.bin"
-expect 1 "thagtrace-dump: $tmp/v9.bin: offset 16: format version 9 is not supported (this reader reads version 1)" "$tmp/v9.bin"
+expect 1 "thagtrace-dump: $tmp/v9.bin: offset 16: format version 9 is not supported (this reader reads versions 1 to 2)" "$tmp/v9.bin"
 { cat "$bin"; printf 'garbage!'; } > "$tmp/tail.bin"
 expect 1 "thagtrace-dump: $tmp/tail.bin: offset $size: corrupt compressed frame: Unknown frame descriptor" "$tmp/tail.bin"
 expect 1 "thagtrace-dump: $tmp/missing.bin: offset 0: cannot open: No such file or directory" "$tmp/missing.bin"
@@ -45,5 +45,5 @@ for f in "$dir"/../fuzz-regressions/*.bin; do
 done
 "$dump" --bogus > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: bad option must exit 2"; fail=1; }
 "$dump" > /dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: no file must exit 2"; fail=1; }
-[ $fail -eq 0 ] && echo "golden v1: ok"
+[ $fail -eq 0 ] && echo "golden $(basename "$dir"): ok"
 exit $fail

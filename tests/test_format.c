@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Format v1: exact round trip through the real writer, truncated tails, bad input. */
+/* Format v2 (and v1): exact round trip through the real writer, truncated tails, bad input. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -229,9 +229,12 @@ Test(format, wrong_magic_version_and_empty)
 	expect_error(bad, "offset 0: bad magic, not a thagtrace file");
 	data[9] ^= 0xff;
 
-	data[16] = 2; /* version */
+	data[16] = TT_FORMAT_VERSION + 1; /* version */
 	support_spit(bad, data, (size_t)n);
-	expect_error(bad, "offset 16: format version 2 is not supported");
+	expect_error(bad, "offset 16: format version 3 is not supported");
+	data[16] = 0;
+	support_spit(bad, data, (size_t)n);
+	expect_error(bad, "offset 16: format version 0 is not supported");
 	data[16] = TT_FORMAT_VERSION;
 
 	support_spit(bad, "\x28\xb5\x2f\xfd plain zstd, not ours", 25);
@@ -348,6 +351,95 @@ Test(format, bad_records_inside_a_valid_frame)
 	cr_assert_eq(r.free.ptr, 0xbeef);
 	cr_assert_eq(r.free.ts, 7);
 	cr_assert_eq(tt_decoder_next(d, &r), 0);
+	tt_decoder_destroy(d);
+
+	/* v2's probability numbers: defined in order, before use. */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, TT_REC_PROB);
+	msgpack_pack_uint8(&pk, 2);
+	msgpack_pack_double(&pk, 0.5);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: prob record: number is not 1, the next one");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, TT_REC_PROB);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.0);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: prob record 1: not a probability in (0, 1]");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 6);
+	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+	for (int i = 0; i < 4; i++)
+		msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, 3);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: alloc record #1: probability 3 is not defined (0 are)");
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* v2 by hand: addresses as differences (either way), probabilities by number (0 for
+ * 1) or as floats; the decoder returns whole values. */
+Test(format, v2_differences_and_probability_numbers)
+{
+	char path[600];
+	snprintf(dir, sizeof(dir), "%s", support_tmpdir("v2"));
+	snprintf(path, sizeof(path), "%s/v2.bin", dir);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, TT_REC_PROB);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.25);
+	const int64_t dp[4] = {0x7f0000001000, 0x40, -0x1000, 0x30};
+	const uint64_t want_ptr[4] = {0x7f0000001000, 0x7f0000001040, 0x7f0000000040,
+				      0x7f0000000070};
+	const double want_p[3] = {0.25, 1.0, 0.125};
+	for (int i = 0; i < 4; i++) {
+		if (i == 3) {
+			msgpack_pack_array(&pk, 3);
+			msgpack_pack_uint8(&pk, TT_REC_FREE);
+			msgpack_pack_uint8(&pk, 5);
+			msgpack_pack_int64(&pk, dp[i]);
+			break;
+		}
+		msgpack_pack_array(&pk, 6);
+		msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+		msgpack_pack_uint8(&pk, 10);
+		msgpack_pack_int64(&pk, dp[i]);
+		msgpack_pack_uint8(&pk, 16);
+		msgpack_pack_uint8(&pk, 0);
+		if (i == 2)
+			msgpack_pack_double(&pk, 0.125);
+		else
+			msgpack_pack_uint8(&pk, i == 0 ? 1 : 0);
+	}
+	write_raw(path, sb.data, sb.size);
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	struct tt_record r;
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(tt_decoder_next(d, &r), 1, "%s", tt_decoder_error(d));
+		if (i == 3) {
+			cr_assert_eq(r.tag, TT_REC_FREE);
+			cr_assert_eq(r.free.ptr, want_ptr[i]);
+			cr_assert_eq(r.free.ts, 35);
+		} else {
+			cr_assert_eq(r.tag, TT_REC_ALLOC);
+			cr_assert_eq(r.alloc.ptr, want_ptr[i], "alloc %d: %#llx", i,
+				     (unsigned long long)r.alloc.ptr);
+			cr_assert_eq(r.alloc.ts, 10u * (unsigned)(i + 1));
+			cr_assert_eq(r.alloc.probability, want_p[i]);
+		}
+	}
+	cr_assert_eq(tt_decoder_next(d, &r), 0);
+	cr_assert_eq(tt_decoder_records(d), 4, "PROB records are not returned");
 	tt_decoder_destroy(d);
 	msgpack_sbuffer_destroy(&sb);
 }

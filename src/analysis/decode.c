@@ -34,7 +34,10 @@ struct tt_decoder {
 	bool truncated;
 	uint64_t truncated_at;
 
-	uint64_t last_ts;
+	unsigned version;
+	uint64_t last_ts, last_ptr; /* v2: ALLOC and FREE carry differences from these */
+	double *probs;		    /* v2: probs[k - 1] from PROB record k */
+	uint32_t nprobs, cap_probs;
 	uint64_t frames_done, records;
 	char name[256];
 	uint64_t frames[TT_DECODE_MAX_FRAMES];
@@ -69,6 +72,7 @@ const char *tt_record_tag_name(unsigned tag)
 	    [TT_REC_MODULES] = "modules",
 	    [TT_REC_PROCESS_END] = "process-end",
 	    [TT_REC_CLOCK] = "clock",
+	    [TT_REC_PROB] = "prob",
 	};
 	return tag <= TT_REC_TAG_MAX && names[tag] ? names[tag] : "unknown";
 }
@@ -117,13 +121,14 @@ static int check_header(struct tt_decoder *d, char *err, size_t errcap)
 		return -1;
 	}
 	unsigned version = tt_get_le16(h + 16), kind = tt_get_le16(h + 18);
-	if (version != TT_FORMAT_VERSION) {
+	if (version < TT_FORMAT_OLDEST || version > TT_FORMAT_VERSION) {
 		snprintf(err, errcap,
 			 "offset 16: format version %u is not supported (this reader reads "
-			 "version %u)",
-			 version, TT_FORMAT_VERSION);
+			 "versions %u to %u)",
+			 version, TT_FORMAT_OLDEST, TT_FORMAT_VERSION);
 		return -1;
 	}
+	d->version = version;
 	if (kind < TT_FILE_EVENTS || kind > TT_FILE_META) {
 		snprintf(err, errcap, "offset 18: unknown file kind %u", kind);
 		return -1;
@@ -173,6 +178,7 @@ void tt_decoder_destroy(struct tt_decoder *d)
 		msgpack_unpacker_destroy(&d->up);
 	ZSTD_freeDStream(d->ds);
 	free(d->in);
+	free(d->probs);
 	if (d->fd >= 0)
 		close(d->fd);
 	free(d);
@@ -325,6 +331,45 @@ static int bad_field(struct tt_decoder *d, unsigned tag, unsigned i, const char 
 		    tt_record_tag_name(tag), (unsigned long long)d->records + 1, i, want);
 }
 
+/* An event's address: v1 writes it whole, v2 as the difference from the last one. */
+static bool event_ptr(struct tt_decoder *d, const msgpack_object *o, uint64_t *ptr)
+{
+	if (d->version == 1)
+		return get_u64(o, ptr);
+	int64_t delta;
+	if (!get_i64(o, &delta))
+		return false;
+	d->last_ptr += (uint64_t)delta;
+	*ptr = d->last_ptr;
+	return true;
+}
+
+/* PROB [13, k, p]: the next number in order, a probability in (0, 1]. Consumed
+ * here, not returned (the ALLOC records that use it carry the value). */
+static int define_prob(struct tt_decoder *d, const msgpack_object *f)
+{
+	uint32_t k;
+	if (!get_u32(&f[1], &k) || k != d->nprobs + 1)
+		return fail(d, record_offset(d), "prob record: number is not %u, the next one",
+			    d->nprobs + 1);
+	if (k > TT_PROB_MAX)
+		return fail(d, record_offset(d), "prob record: more than %u probabilities",
+			    TT_PROB_MAX);
+	if ((f[2].type != MSGPACK_OBJECT_FLOAT64 && f[2].type != MSGPACK_OBJECT_FLOAT32) ||
+	    !(f[2].via.f64 > 0.0 && f[2].via.f64 <= 1.0))
+		return fail(d, record_offset(d), "prob record %u: not a probability in (0, 1]", k);
+	if (d->nprobs == d->cap_probs) {
+		uint32_t cap = d->cap_probs ? d->cap_probs * 2 : 64;
+		double *p = realloc(d->probs, cap * sizeof(*p));
+		if (!p)
+			return fail(d, record_offset(d), "out of memory");
+		d->probs = p;
+		d->cap_probs = cap;
+	}
+	d->probs[d->nprobs++] = f[2].via.f64;
+	return 0;
+}
+
 static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct tt_record *rec)
 {
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
@@ -384,12 +429,24 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 			return bad_field(d, tag, 1, "a time delta");
 		d->last_ts += (uint64_t)s;
 		rec->alloc.ts = d->last_ts;
-		FIELD_U64(2, &rec->alloc.ptr);
+		if (!event_ptr(d, &f[2], &rec->alloc.ptr))
+			return bad_field(d, tag, 2, d->version == 1 ? "an address" : "an address delta");
 		FIELD_U64(3, &rec->alloc.size);
 		FIELD_U32(4, &rec->alloc.stack_id);
-		if (f[5].type != MSGPACK_OBJECT_FLOAT64 && f[5].type != MSGPACK_OBJECT_FLOAT32)
+		if (f[5].type == MSGPACK_OBJECT_FLOAT64 || f[5].type == MSGPACK_OBJECT_FLOAT32) {
+			rec->alloc.probability = f[5].via.f64;
+		} else if (d->version >= 2 && f[5].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			uint64_t k = f[5].via.u64;
+			if (k > d->nprobs)
+				return fail(d, record_offset(d),
+					    "alloc record #%llu: probability %llu is not defined "
+					    "(%u are)",
+					    (unsigned long long)d->records + 1, (unsigned long long)k,
+					    d->nprobs);
+			rec->alloc.probability = k ? d->probs[k - 1] : 1.0;
+		} else {
 			return bad_field(d, tag, 5, "a probability");
-		rec->alloc.probability = f[5].via.f64;
+		}
 		if (!(rec->alloc.probability > 0.0 && rec->alloc.probability <= 1.0))
 			return bad_field(d, tag, 5, "a probability in (0, 1]");
 		break;
@@ -398,8 +455,11 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 			return bad_field(d, tag, 1, "a time delta");
 		d->last_ts += (uint64_t)s;
 		rec->free.ts = d->last_ts;
-		FIELD_U64(2, &rec->free.ptr);
+		if (!event_ptr(d, &f[2], &rec->free.ptr))
+			return bad_field(d, tag, 2, d->version == 1 ? "an address" : "an address delta");
 		break;
+	case TT_REC_PROB:
+		return define_prob(d, f);
 	case TT_REC_DROPS:
 		FIELD_U64(1, &rec->drops.emitted);
 		FIELD_U64(2, &rec->drops.dropped);

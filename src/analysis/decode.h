@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Streaming decoder for thagtrace files (format v1, src/common/format.h): one record
- * at a time, memory bounded by the largest frame, never by the file's length.
+ * Streaming decoder for thagtrace files (formats v1 and v2, src/common/format.h): one
+ * record at a time, memory bounded by the largest frame (and a v2 file's probability
+ * table, TT_PROB_MAX entries at most), never by the file's length. v2's differences
+ * and probability numbers are resolved here: records carry whole addresses and
+ * probabilities whatever the version; PROB records are consumed, not returned.
  * Errors name the byte offset in the file; a file cut short after its last complete
  * frame decodes up to that frame and reports itself truncated.
  */

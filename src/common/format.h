@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * On-disk format v1: the one definition the encoder (core) and decoder (analysis)
+ * On-disk format v2: the one definition the encoder (core) and decoder (analysis)
  * share. docs/format.md describes it in prose; change both together and bump
  * TT_FORMAT_VERSION on any incompatible change.
  *
@@ -19,7 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define TT_FORMAT_VERSION 1
+#define TT_FORMAT_VERSION 2
+#define TT_FORMAT_OLDEST  1 /* the oldest version readers still read */
 
 /* zstd skippable frame magic (0x184D2A50..5F are skippable; we take ...5E). */
 #define TT_SKIPPABLE_MAGIC 0x184D2A5Eu
@@ -42,7 +43,7 @@ enum tt_record_tag {
 	/* .bin */
 	TT_REC_THREAD = 1, /* [1, pid, tid, name, start_ticks] */
 	TT_REC_STACK = 2,  /* [2, stack_id, flags, [frame, ...]] frames leaf first */
-	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] */
+	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] (see below) */
 	TT_REC_FREE = 4,   /* [4, dt, ptr] */
 	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes] cumulative */
 	TT_REC_END = 6,	   /* [6, emitted, recorded, dropped, end_ticks] clean close */
@@ -58,13 +59,26 @@ enum tt_record_tag {
 	TT_REC_MODULES = 10,
 	TT_REC_PROCESS_END = 11, /* [11, {map of totals}] */
 	TT_REC_CLOCK = 12,	 /* [12, ticks, monotonic_ns, realtime_ns] an anchor */
-	TT_REC_TAG_MAX = 12,
+	/* .bin, v2: [13, k, probability] defines probability number k (1, 2, ... in
+	 * the order of the file) for the ALLOC records after it. */
+	TT_REC_PROB = 13,
+	TT_REC_TAG_MAX = 13,
 };
+
+/*
+ * v2 event fields (v1: ptr absolute, probability always a float):
+ *   ptr          a signed integer: the address minus the previous ALLOC or FREE
+ *                address of the same file (0 before the first);
+ *   probability  a float: the probability itself; or an unsigned integer k: 0 for 1,
+ *                else the value the file's k-th PROB record defined.
+ * A file defines at most TT_PROB_MAX probabilities; past that, floats.
+ */
+#define TT_PROB_MAX 65536u
 
 /* TT_REC_STACK flags */
 #define TT_STACK_TRUNCATED 0x1u /* the walk hit max_frames; deeper frames are missing */
 
-/* Number of fields (tag included) a v1 reader requires for each tag. */
+/* Number of fields (tag included) a reader requires for each tag. */
 static inline unsigned tt_record_min_fields(unsigned tag)
 {
 	static const unsigned char n[TT_REC_TAG_MAX + 1] = {
@@ -72,6 +86,7 @@ static inline unsigned tt_record_min_fields(unsigned tag)
 	    [TT_REC_FREE] = 3,	  [TT_REC_DROPS] = 4,	    [TT_REC_END] = 5,
 	    [TT_REC_SITE] = 4,	  [TT_REC_SNAPSHOT] = 3,    [TT_REC_PROCESS] = 2,
 	    [TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2, [TT_REC_CLOCK] = 4,
+	    [TT_REC_PROB] = 3,
 	};
 	return tag <= TT_REC_TAG_MAX ? n[tag] : 0;
 }

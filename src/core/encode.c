@@ -106,27 +106,80 @@ void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_
 	PACK_THROUGH(pk, STACK_RECORD);
 }
 
-void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size, uint32_t stack_id,
-		  double probability)
+void encode_events_init(struct encode_events *e, uint64_t start_ticks)
 {
+	memset(e, 0, sizeof(*e));
+	e->last_ts = start_ticks;
+}
+
+static inline size_t prob_slot(uint64_t bits)
+{
+	return (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 56) & (ENCODE_PROB_SLOTS - 1);
+}
+
+/* The probability field: 0 for 1, else a PROB record's number (written here the
+ * first time), or the float itself once the file has TT_PROB_MAX of them. */
+static inline void pack_probability(msgpack_packer *pk, struct encode_events *e, double p,
+				    uint64_t *k)
+{
+	*k = 0;
+	if (p == 1.0)
+		return;
+	uint64_t bits;
+	memcpy(&bits, &p, sizeof(bits));
+	size_t i = prob_slot(bits);
+	if (e->prob[i].bits == bits) {
+		*k = e->prob[i].k;
+		return;
+	}
+	if (e->probs >= TT_PROB_MAX) {
+		*k = UINT64_MAX; /* a float */
+		return;
+	}
+	e->probs++;
+#define PROB_RECORD(P, u)                                                                          \
+	P##_array(u, 3);                                                                           \
+	P##_uint8(u, TT_REC_PROB);                                                                 \
+	P##_uint32(u, e->probs);                                                                   \
+	P##_double(u, p);
+	PACK_THROUGH(pk, PROB_RECORD);
+	e->prob[i].bits = bits;
+	e->prob[i].k = e->probs;
+	*k = e->probs;
+}
+
+void encode_alloc(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr,
+		  uint64_t size, uint32_t stack_id, double probability)
+{
+	uint64_t k;
+	pack_probability(pk, e, probability, &k);
+	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
+	e->last_ts = ts;
+	e->last_ptr = ptr;
 #define ALLOC_RECORD(P, u)                                                                         \
 	P##_array(u, 6);                                                                           \
 	P##_uint8(u, TT_REC_ALLOC);                                                                \
-	P##_int64(u, dt_ns);                                                                       \
-	P##_uint64(u, ptr);                                                                        \
+	P##_int64(u, dt);                                                                          \
+	P##_int64(u, dp);                                                                          \
 	P##_uint64(u, size);                                                                       \
 	P##_uint32(u, stack_id);                                                                   \
-	P##_double(u, probability);
+	if (k == UINT64_MAX)                                                                       \
+		P##_double(u, probability);                                                        \
+	else                                                                                       \
+		P##_uint32(u, (uint32_t)k);
 	PACK_THROUGH(pk, ALLOC_RECORD);
 }
 
-void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr)
+void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr)
 {
+	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
+	e->last_ts = ts;
+	e->last_ptr = ptr;
 #define FREE_RECORD(P, u)                                                                          \
 	P##_array(u, 3);                                                                           \
 	P##_uint8(u, TT_REC_FREE);                                                                 \
-	P##_int64(u, dt_ns);                                                                       \
-	P##_uint64(u, ptr);
+	P##_int64(u, dt);                                                                          \
+	P##_int64(u, dp);
 	PACK_THROUGH(pk, FREE_RECORD);
 }
 

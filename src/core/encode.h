@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* MessagePack encoding of file records (format v1, src/common/format.h). Writer only. */
+/* MessagePack encoding of file records (format v2, src/common/format.h). Writer only. */
 #ifndef TT_ENCODE_H
 #define TT_ENCODE_H
 
@@ -36,9 +36,30 @@ void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *nam
 		   uint64_t start_ticks);
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n);
-void encode_alloc(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr, uint64_t size, uint32_t stack_id,
-		  double probability);
-void encode_free(msgpack_packer *pk, int64_t dt_ns, uint64_t ptr);
+/*
+ * A .bin file's event state: ALLOC and FREE carry their time and address as
+ * differences from the previous event's, and an ALLOC its probability as the number
+ * of a PROB record defining it (emitted on first use; the last few are remembered
+ * by value, direct-mapped). A sampling rule uses few distinct probabilities (tiered:
+ * one per tier and boost step); one that uses many (poisson: one per size) gets
+ * more PROB records, and floats past TT_PROB_MAX.
+ */
+#define ENCODE_PROB_SLOTS 256
+struct encode_events {
+	uint64_t last_ts, last_ptr;
+	uint32_t probs;	/* PROB records written */
+	struct {
+		uint64_t bits; /* the double's bits; 0: empty (0.0 is never a probability) */
+		uint32_t k;
+	} prob[ENCODE_PROB_SLOTS];
+};
+
+/* A new file's state: deltas from its THREAD record's start ticks. */
+void encode_events_init(struct encode_events *e, uint64_t start_ticks);
+
+void encode_alloc(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr,
+		  uint64_t size, uint32_t stack_id, double probability);
+void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr);
 void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes);
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
 		uint64_t end_ticks);

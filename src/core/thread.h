@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <urcu/list.h>
 
+#include "encode.h"
 #include "ring.h"
 #include "sampler.h"
 #include "sink.h"
@@ -85,7 +86,6 @@ struct thagtrace_thread {
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
 	struct sink_file events, freq; /* fd -1 until the writer opens them */
-	uint64_t last_ts;	       /* ticks of the last event written (deltas) */
 	uint64_t drops_written;	       /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
 
@@ -101,6 +101,9 @@ struct thagtrace_thread {
 	size_t map_bytes;
 
 	struct stack_cache_entry stack_cache[STACK_CACHE_SLOTS];
+
+	/* Writer-private: the .bin's delta and probability state. */
+	struct encode_events enc;
 };
 
 /* Counters as the handle's owner and the writer see them (relaxed snapshot). */

@@ -191,7 +191,7 @@ static void open_files(struct thagtrace_thread *t)
 		thread_name(t, tname);
 		if (!t->name_given && t->tid)
 			read_comm(t, tname);
-		t->last_ts = t->start_ticks;
+		encode_events_init(&t->enc, t->start_ticks);
 		encode_thread(&w.pk, t->pid, t->tid, tname, t->start_ticks);
 		return;
 	}
@@ -216,15 +216,13 @@ static int visit_event(const struct ring_rec *rec, void *arg)
 		if (ev->stack_flags & EV_STACK_DEFINES)
 			encode_stack(&w.pk, ev->stack_id, ev->stack_flags & ~EV_STACK_DEFINES,
 				     ev->frames, ev->h.aux);
-		encode_alloc(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr, ev->size, ev->stack_id,
+		encode_alloc(&w.pk, &t->enc, ev->ts, ev->ptr, ev->size, ev->stack_id,
 			     ev->probability);
-		t->last_ts = ev->ts;
 		break;
 	}
 	case EV_FREE: {
 		const struct ev_free *ev = (const struct ev_free *)rec;
-		encode_free(&w.pk, (int64_t)(ev->ts - t->last_ts), ev->ptr);
-		t->last_ts = ev->ts;
+		encode_free(&w.pk, &t->enc, ev->ts, ev->ptr);
 		break;
 	}
 	default:

@@ -56,14 +56,6 @@ static void flush(int fd)
 	msgpack_sbuffer_clear(&buf);
 }
 
-/* The signed delta from *last to BASE + t, which becomes the new *last. */
-static int64_t dt(uint64_t *last, uint64_t t)
-{
-	int64_t d = (int64_t)(BASE + t) - (int64_t)*last;
-	*last = BASE + t;
-	return d;
-}
-
 static void write_meta(void)
 {
 	int fd = create("4242.meta", TT_FILE_META);
@@ -120,19 +112,20 @@ static void write_meta(void)
 static void write_main(void)
 {
 	int fd = create("4242-4242.bin", TT_FILE_EVENTS);
-	uint64_t last = BASE;
+	struct encode_events ev;
+	encode_events_init(&ev, BASE);
 	encode_thread(&pk, PID, TID_MAIN, "main", BASE);
 	encode_stack(&pk, 0, 0, s1, 3);
 	encode_stack(&pk, 1, 0, s2, 3);
 	encode_stack(&pk, 2, 0, s3, 3);
-	encode_alloc(&pk, dt(&last, 100), PTR(1), 100, 0, 1.0);
-	encode_alloc(&pk, dt(&last, 200), PTR(2), 64, 1, 0.5);
+	encode_alloc(&pk, &ev, BASE + 100, PTR(1), 100, 0, 1.0);
+	encode_alloc(&pk, &ev, BASE + 200, PTR(2), 64, 1, 0.5);
 	flush(fd); /* a second frame, so a cut inside it keeps the first */
-	encode_alloc(&pk, dt(&last, 300), PTR(3), 32, 2, 0.01);
-	encode_alloc(&pk, dt(&last, 400), PTR(4), 200, 0, 1.0);
-	encode_free(&pk, dt(&last, 700), PTR(1));
-	encode_alloc(&pk, dt(&last, 900), PTR(7), 250, 0, 1.0);
-	encode_free(&pk, dt(&last, 1000), PTR(3));
+	encode_alloc(&pk, &ev, BASE + 300, PTR(3), 32, 2, 0.01);
+	encode_alloc(&pk, &ev, BASE + 400, PTR(4), 200, 0, 1.0);
+	encode_free(&pk, &ev, BASE + 700, PTR(1));
+	encode_alloc(&pk, &ev, BASE + 900, PTR(7), 250, 0, 1.0);
+	encode_free(&pk, &ev, BASE + 1000, PTR(3));
 	encode_end(&pk, 7, 7, 0, BASE + 1300);
 	flush(fd);
 	if (fd >= 0)
@@ -151,18 +144,19 @@ static void write_main(void)
 static void write_worker(void)
 {
 	int fd = create("4242-4243.bin", TT_FILE_EVENTS);
-	uint64_t last = BASE + 50;
+	struct encode_events ev;
+	encode_events_init(&ev, BASE + 50);
 	encode_thread(&pk, PID, TID_WORKER, "worker", BASE + 50);
 	/* the same frames as main's, under this file's own ids */
 	encode_stack(&pk, 7, 0, s2, 3);
-	encode_alloc(&pk, dt(&last, 500), PTR(5), 64, 7, 0.5);
-	encode_free(&pk, dt(&last, 600), PTR(2));
+	encode_alloc(&pk, &ev, BASE + 500, PTR(5), 64, 7, 0.5);
+	encode_free(&pk, &ev, BASE + 600, PTR(2));
 	encode_stack(&pk, 8, 0, s3, 3);
-	encode_alloc(&pk, dt(&last, 650), PTR(6), 32, 8, 0.01);
-	encode_free(&pk, dt(&last, 800), PTR(4));
+	encode_alloc(&pk, &ev, BASE + 650, PTR(6), 32, 8, 0.01);
+	encode_free(&pk, &ev, BASE + 800, PTR(4));
 	encode_drops(&pk, 6, 2, 96);
-	encode_alloc(&pk, dt(&last, 1100), PTR(8), 64, 7, 0.5);
-	encode_free(&pk, dt(&last, 1200), PTR(5));
+	encode_alloc(&pk, &ev, BASE + 1100, PTR(8), 64, 7, 0.5);
+	encode_free(&pk, &ev, BASE + 1200, PTR(5));
 	encode_end(&pk, 8, 6, 2, BASE + 1250);
 	flush(fd);
 	if (fd >= 0)
