@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <msgpack.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "../src/analysis/decode.h"
 #include "../src/common/format.h"
+#include "../src/core/encode.h"
 #include "support.h"
 #include "thagtrace.h"
 
@@ -379,6 +381,57 @@ Test(format, bad_records_inside_a_valid_frame)
 	write_raw(bad, sb.data, sb.size);
 	expect_error(bad, "offset 24: alloc record #1: probability 3 is not defined (0 are)");
 	msgpack_sbuffer_destroy(&sb);
+}
+
+/* One ALLOC (or FREE, when free_too) with the given fields, through the writer's
+ * buffer and through msgpack-c's own packer: the same bytes. */
+static void same_bytes(int64_t dt, int64_t dp, uint64_t size, uint32_t stack, double p,
+		       bool floats)
+{
+	struct encode_buf b;
+	encode_buf_init(&b);
+	msgpack_packer bpk;
+	msgpack_packer_init(&bpk, &b, encode_buf_write);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer spk;
+	msgpack_packer_init(&spk, &sb, msgpack_sbuffer_write);
+	static struct encode_events eb, es; /* large: off the stack */
+	encode_events_init(&eb, 0);
+	encode_events_init(&es, 0);
+	if (floats) /* the file has all the PROB records it may: floats from here */
+		eb.probs = es.probs = TT_PROB_MAX;
+	encode_alloc(&bpk, &eb, (uint64_t)dt, (uint64_t)dp, size, stack, p);
+	encode_alloc(&spk, &es, (uint64_t)dt, (uint64_t)dp, size, stack, p);
+	encode_free(&bpk, &eb, (uint64_t)dt + (uint64_t)dp, (uint64_t)dp - (uint64_t)dt);
+	encode_free(&spk, &es, (uint64_t)dt + (uint64_t)dp, (uint64_t)dp - (uint64_t)dt);
+	cr_assert(!b.failed);
+	cr_assert_eq(b.size, sb.size, "dt %lld dp %lld size %llu: %zu bytes, msgpack-c %zu",
+		     (long long)dt, (long long)dp, (unsigned long long)size, b.size, sb.size);
+	cr_assert(memcmp(b.data, sb.data, sb.size) == 0, "dt %lld dp %lld size %llu stack %u",
+		  (long long)dt, (long long)dp, (unsigned long long)size, stack);
+	encode_buf_destroy(&b);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The writer's direct ALLOC and FREE encoding against msgpack-c's packer, at both
+ * sides of every bound between msgpack's integer forms. */
+Test(format, direct_records_are_msgpack_cs_bytes)
+{
+	const int64_t ints[] = {0,	       1,	   31,		32,	     127,
+				128,	       255,	   256,		65535,	     65536,
+				0xFFFFFFFFll, 0x100000000ll, INT64_MAX, -1,	     -32,
+				-33,	       -128,	   -129,	-32768,	     -32769,
+				INT32_MIN,     (int64_t)INT32_MIN - 1, INT64_MIN};
+	const size_t n = sizeof(ints) / sizeof(ints[0]);
+	const double probs[] = {1.0, 0.5, 0x1.0p-64};
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			uint64_t size = (uint64_t)ints[(i + j) % n];
+			uint32_t stack = (uint32_t)ints[(i * 7 + j) % n];
+			same_bytes(ints[i], ints[j], size, stack, probs[(i + j) % 3], false);
+			same_bytes(ints[i], ints[j], size, stack, probs[(i + j) % 3], true);
+		}
 }
 
 /* v2 by hand: addresses as differences (either way), probabilities by number (0 for

@@ -62,6 +62,66 @@ int encode_buf_write(void *data, const char *buf, size_t len)
 #define msgpack_pack_append_buffer(user, buf, len) return buf_append(user, buf, len)
 #include <msgpack/pack_template.h>
 
+/*
+ * The two records of every event, ALLOC and FREE, written straight into the
+ * writer's buffer: one bounds check for the whole record, each field stored in the
+ * form msgpack-c's packer would choose (the same bytes: test_format compares them
+ * over each form's bounds), without a call or a check per field.
+ */
+static inline unsigned char *put_be(unsigned char *o, unsigned char tag, uint64_t v, unsigned n)
+{
+	*o++ = tag;
+	for (unsigned i = n; i-- > 0;)
+		*o++ = (unsigned char)(v >> (8 * i));
+	return o;
+}
+
+static inline unsigned char *put_uint(unsigned char *o, uint64_t v)
+{
+	if (v < 128) {
+		*o = (unsigned char)v;
+		return o + 1;
+	}
+	if (v < 1ull << 8)
+		return put_be(o, 0xcc, v, 1);
+	if (v < 1ull << 16)
+		return put_be(o, 0xcd, v, 2);
+	if (v < 1ull << 32)
+		return put_be(o, 0xce, v, 4);
+	return put_be(o, 0xcf, v, 8);
+}
+
+static inline unsigned char *put_int(unsigned char *o, int64_t v)
+{
+	if (v >= -32) /* fixnum, either sign, or an unsigned form */
+		return v < 128 ? (*o = (unsigned char)v, o + 1) : put_uint(o, (uint64_t)v);
+	if (v >= -(1ll << 7))
+		return put_be(o, 0xd0, (uint64_t)v, 1);
+	if (v >= -(1ll << 15))
+		return put_be(o, 0xd1, (uint64_t)v, 2);
+	if (v >= -(1ll << 31))
+		return put_be(o, 0xd2, (uint64_t)v, 4);
+	return put_be(o, 0xd3, (uint64_t)v, 8);
+}
+
+static inline unsigned char *put_double(unsigned char *o, double d)
+{
+	uint64_t bits;
+	memcpy(&bits, &d, sizeof(bits));
+	return put_be(o, 0xcb, bits, 8);
+}
+
+/* Room for `len` more bytes of b, or NULL (b->failed) when it cannot grow. */
+static inline unsigned char *buf_room(struct encode_buf *b, size_t len)
+{
+	if (__builtin_expect(b->cap - b->size < len, 0) && encode_buf_grow(b, len) != 0)
+		return NULL;
+	return (unsigned char *)b->data + b->size;
+}
+
+#define ALLOC_MAX 43 /* fixarray, type, 2 x int64, uint64, uint32, double */
+#define FREE_MAX  20 /* fixarray, type, 2 x int64 */
+
 /* The hot records, the writer's (its packer appends to an encode_buf) through
  * bufpack_*, anyone else's through msgpack_pack_*: one field list for both. */
 #define PACK_THROUGH(pk, RECORD)                                                                   \
@@ -156,18 +216,31 @@ void encode_alloc(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint
 	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
 	e->last_ts = ts;
 	e->last_ptr = ptr;
-#define ALLOC_RECORD(P, u)                                                                         \
-	P##_array(u, 6);                                                                           \
-	P##_uint8(u, TT_REC_ALLOC);                                                                \
-	P##_int64(u, dt);                                                                          \
-	P##_int64(u, dp);                                                                          \
-	P##_uint64(u, size);                                                                       \
-	P##_uint32(u, stack_id);                                                                   \
-	if (k == UINT64_MAX)                                                                       \
-		P##_double(u, probability);                                                        \
-	else                                                                                       \
-		P##_uint32(u, (uint32_t)k);
-	PACK_THROUGH(pk, ALLOC_RECORD);
+	if (pk->callback == encode_buf_write) {
+		struct encode_buf *b = pk->data;
+		unsigned char *o0 = buf_room(b, ALLOC_MAX), *o = o0;
+		if (!o)
+			return;
+		*o++ = 0x96;
+		*o++ = TT_REC_ALLOC;
+		o = put_int(o, dt);
+		o = put_int(o, dp);
+		o = put_uint(o, size);
+		o = put_uint(o, stack_id);
+		o = k == UINT64_MAX ? put_double(o, probability) : put_uint(o, k);
+		b->size += (size_t)(o - o0);
+		return;
+	}
+	msgpack_pack_array(pk, 6);
+	msgpack_pack_uint8(pk, TT_REC_ALLOC);
+	msgpack_pack_int64(pk, dt);
+	msgpack_pack_int64(pk, dp);
+	msgpack_pack_uint64(pk, size);
+	msgpack_pack_uint32(pk, stack_id);
+	if (k == UINT64_MAX)
+		msgpack_pack_double(pk, probability);
+	else
+		msgpack_pack_uint32(pk, (uint32_t)k);
 }
 
 void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr)
@@ -175,12 +248,22 @@ void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint6
 	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
 	e->last_ts = ts;
 	e->last_ptr = ptr;
-#define FREE_RECORD(P, u)                                                                          \
-	P##_array(u, 3);                                                                           \
-	P##_uint8(u, TT_REC_FREE);                                                                 \
-	P##_int64(u, dt);                                                                          \
-	P##_int64(u, dp);
-	PACK_THROUGH(pk, FREE_RECORD);
+	if (pk->callback == encode_buf_write) {
+		struct encode_buf *b = pk->data;
+		unsigned char *o0 = buf_room(b, FREE_MAX), *o = o0;
+		if (!o)
+			return;
+		*o++ = 0x93;
+		*o++ = TT_REC_FREE;
+		o = put_int(o, dt);
+		o = put_int(o, dp);
+		b->size += (size_t)(o - o0);
+		return;
+	}
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint8(pk, TT_REC_FREE);
+	msgpack_pack_int64(pk, dt);
+	msgpack_pack_int64(pk, dp);
 }
 
 void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes)
