@@ -356,21 +356,23 @@ Test(format, bad_records_inside_a_valid_frame)
 	tt_decoder_destroy(d);
 
 	/* v2's probability numbers: defined in order, before use. */
-	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_uint8(&pk, TT_REC_PROB);
-	msgpack_pack_uint8(&pk, 2);
-	msgpack_pack_double(&pk, 0.5);
-	write_raw(bad, sb.data, sb.size);
-	expect_error(bad, "offset 24: prob record: number is not 1, the next one");
-
-	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_uint8(&pk, TT_REC_PROB);
-	msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_double(&pk, 0.0);
-	write_raw(bad, sb.data, sb.size);
-	expect_error(bad, "offset 24: prob record 1: not a probability in (0, 1]");
+	const struct {
+		uint8_t k;
+		double p;
+		const char *want;
+	} probs[] = {
+	    {2, 0.5, "offset 24: prob record: number is not 1, the next one"},
+	    {1, 0.0, "offset 24: prob record 1: not a probability in (0, 1]"},
+	};
+	for (size_t i = 0; i < sizeof(probs) / sizeof(probs[0]); i++) {
+		msgpack_sbuffer_clear(&sb);
+		msgpack_pack_array(&pk, 3);
+		msgpack_pack_uint8(&pk, TT_REC_PROB);
+		msgpack_pack_uint8(&pk, probs[i].k);
+		msgpack_pack_double(&pk, probs[i].p);
+		write_raw(bad, sb.data, sb.size);
+		expect_error(bad, probs[i].want);
+	}
 
 	msgpack_sbuffer_clear(&sb);
 	msgpack_pack_array(&pk, 6);
