@@ -222,9 +222,9 @@ Test(api, writer_buffers_stay_out_of_the_programs_heap)
 	for (int burst = 1; burst <= 1024; burst *= 4) {
 		for (int i = 0; i < burst * 16; i++) {
 			uintptr_t frames[3] = {0x401000u + (uintptr_t)(i % 97), 0x402000, 0x403000};
-			cr_assert_eq(thagtrace_record_alloc_sampled(t, block + i % 4096, 64, 1.0,
-								    frames, 3),
-				     0);
+			cr_assert_eq(
+			    thagtrace_record_alloc_sampled(t, block + i % 4096, 64, 1.0, frames, 3),
+			    0);
 			cr_assert_eq(thagtrace_record_free(t, block + i % 4096), 0);
 		}
 		struct thagtrace_thread_stats st;

@@ -430,7 +430,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		d->last_ts += (uint64_t)s;
 		rec->alloc.ts = d->last_ts;
 		if (!event_ptr(d, &f[2], &rec->alloc.ptr))
-			return bad_field(d, tag, 2, d->version == 1 ? "an address" : "an address delta");
+			return bad_field(d, tag, 2,
+					 d->version == 1 ? "an address" : "an address delta");
 		FIELD_U64(3, &rec->alloc.size);
 		FIELD_U32(4, &rec->alloc.stack_id);
 		if (f[5].type == MSGPACK_OBJECT_FLOAT64 || f[5].type == MSGPACK_OBJECT_FLOAT32) {
@@ -441,8 +442,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 				return fail(d, record_offset(d),
 					    "alloc record #%llu: probability %llu is not defined "
 					    "(%u are)",
-					    (unsigned long long)d->records + 1, (unsigned long long)k,
-					    d->nprobs);
+					    (unsigned long long)d->records + 1,
+					    (unsigned long long)k, d->nprobs);
 			rec->alloc.probability = k ? d->probs[k - 1] : 1.0;
 		} else {
 			return bad_field(d, tag, 5, "a probability");
@@ -456,7 +457,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		d->last_ts += (uint64_t)s;
 		rec->free.ts = d->last_ts;
 		if (!event_ptr(d, &f[2], &rec->free.ptr))
-			return bad_field(d, tag, 2, d->version == 1 ? "an address" : "an address delta");
+			return bad_field(d, tag, 2,
+					 d->version == 1 ? "an address" : "an address delta");
 		break;
 	case TT_REC_PROB:
 		return define_prob(d, f);

@@ -47,7 +47,7 @@ void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_
 #define ENCODE_PROB_SLOTS 256
 struct encode_events {
 	uint64_t last_ts, last_ptr;
-	uint32_t probs;	/* PROB records written */
+	uint32_t probs; /* PROB records written */
 	struct {
 		uint64_t bits; /* the double's bits; 0: empty (0.0 is never a probability) */
 		uint32_t k;
