@@ -385,46 +385,102 @@ Test(format, bad_records_inside_a_valid_frame)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-/* One ALLOC (or FREE, when free_too) with the given fields, through the writer's
- * buffer and through msgpack-c's own packer: the same bytes. */
-static void same_bytes(int64_t dt, int64_t dp, uint64_t size, uint32_t stack, double p,
-		       bool floats)
+/* An ALLOC and a FREE encoded from fresh event state (so the differences are the
+ * values given), through `pk`: their bytes. */
+static void encode_pair(msgpack_packer *pk, int64_t dt, int64_t dp, uint64_t size, uint32_t stack,
+			double p, bool floats)
 {
-	struct encode_buf b;
+	static struct encode_events e; /* large: off the stack */
+	encode_events_init(&e, 0);
+	if (floats) /* the file has all the PROB records it may: floats from here */
+		e.probs = TT_PROB_MAX;
+	encode_alloc(pk, &e, (uint64_t)dt, (uint64_t)dp, size, stack, p);
+	encode_free(pk, &e, (uint64_t)dt + (uint64_t)dp, (uint64_t)dp - (uint64_t)dt);
+}
+
+/* The same two records written field by field with msgpack-c's packer. */
+static void reference_pair(msgpack_packer *pk, int64_t dt, int64_t dp, uint64_t size,
+			   uint32_t stack, double p, bool floats)
+{
+	if (p != 1.0 && !floats) {
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, TT_REC_PROB);
+		msgpack_pack_uint32(pk, 1);
+		msgpack_pack_double(pk, p);
+	}
+	msgpack_pack_array(pk, 6);
+	msgpack_pack_uint8(pk, TT_REC_ALLOC);
+	msgpack_pack_int64(pk, dt);
+	msgpack_pack_int64(pk, dp);
+	msgpack_pack_uint64(pk, size);
+	msgpack_pack_uint32(pk, stack);
+	if (p == 1.0)
+		msgpack_pack_uint32(pk, 0);
+	else if (floats)
+		msgpack_pack_double(pk, p);
+	else
+		msgpack_pack_uint32(pk, 1);
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint8(pk, TT_REC_FREE);
+	msgpack_pack_int64(pk, dp);			     /* ts: dt + dp after dt */
+	msgpack_pack_int64(pk, (int64_t)(0 - (uint64_t)dt)); /* ptr: dp - dt after dp */
+}
+
+static void same_bytes(int64_t dt, int64_t dp, uint64_t size, uint32_t stack, double p, bool floats)
+{
+	struct encode_buf b; /* the writer's sink */
 	encode_buf_init(&b);
 	msgpack_packer bpk;
 	msgpack_packer_init(&bpk, &b, encode_buf_write);
-	msgpack_sbuffer sb;
+	encode_pair(&bpk, dt, dp, size, stack, p, floats);
+	msgpack_sbuffer sb; /* anyone else's */
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer spk;
 	msgpack_packer_init(&spk, &sb, msgpack_sbuffer_write);
-	static struct encode_events eb, es; /* large: off the stack */
-	encode_events_init(&eb, 0);
-	encode_events_init(&es, 0);
-	if (floats) /* the file has all the PROB records it may: floats from here */
-		eb.probs = es.probs = TT_PROB_MAX;
-	encode_alloc(&bpk, &eb, (uint64_t)dt, (uint64_t)dp, size, stack, p);
-	encode_alloc(&spk, &es, (uint64_t)dt, (uint64_t)dp, size, stack, p);
-	encode_free(&bpk, &eb, (uint64_t)dt + (uint64_t)dp, (uint64_t)dp - (uint64_t)dt);
-	encode_free(&spk, &es, (uint64_t)dt + (uint64_t)dp, (uint64_t)dp - (uint64_t)dt);
+	encode_pair(&spk, dt, dp, size, stack, p, floats);
+	msgpack_sbuffer ref;
+	msgpack_sbuffer_init(&ref);
+	msgpack_packer rpk;
+	msgpack_packer_init(&rpk, &ref, msgpack_sbuffer_write);
+	reference_pair(&rpk, dt, dp, size, stack, p, floats);
 	cr_assert(!b.failed);
-	cr_assert_eq(b.size, sb.size, "dt %lld dp %lld size %llu: %zu bytes, msgpack-c %zu",
-		     (long long)dt, (long long)dp, (unsigned long long)size, b.size, sb.size);
-	cr_assert(memcmp(b.data, sb.data, sb.size) == 0, "dt %lld dp %lld size %llu stack %u",
-		  (long long)dt, (long long)dp, (unsigned long long)size, stack);
+	cr_assert(b.size == ref.size && memcmp(b.data, ref.data, ref.size) == 0 &&
+		      sb.size == ref.size && memcmp(sb.data, ref.data, ref.size) == 0,
+		  "dt %lld dp %lld size %llu stack %u p %g: %zu and %zu bytes, msgpack-c %zu",
+		  (long long)dt, (long long)dp, (unsigned long long)size, stack, p, b.size, sb.size,
+		  ref.size);
 	encode_buf_destroy(&b);
 	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&ref);
 }
 
 /* The writer's direct ALLOC and FREE encoding against msgpack-c's packer, at both
  * sides of every bound between msgpack's integer forms. */
 Test(format, direct_records_are_msgpack_cs_bytes)
 {
-	const int64_t ints[] = {0,	       1,	   31,		32,	     127,
-				128,	       255,	   256,		65535,	     65536,
-				0xFFFFFFFFll, 0x100000000ll, INT64_MAX, -1,	     -32,
-				-33,	       -128,	   -129,	-32768,	     -32769,
-				INT32_MIN,     (int64_t)INT32_MIN - 1, INT64_MIN};
+	const int64_t ints[] = {0,
+				1,
+				31,
+				32,
+				127,
+				128,
+				255,
+				256,
+				65535,
+				65536,
+				0xFFFFFFFFll,
+				0x100000000ll,
+				INT64_MAX,
+				-1,
+				-32,
+				-33,
+				-128,
+				-129,
+				-32768,
+				-32769,
+				INT32_MIN,
+				(int64_t)INT32_MIN - 1,
+				INT64_MIN};
 	const size_t n = sizeof(ints) / sizeof(ints[0]);
 	const double probs[] = {1.0, 0.5, 0x1.0p-64};
 	for (size_t i = 0; i < n; i++)

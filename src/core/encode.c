@@ -63,10 +63,11 @@ int encode_buf_write(void *data, const char *buf, size_t len)
 #include <msgpack/pack_template.h>
 
 /*
- * The two records of every event, ALLOC and FREE, written straight into the
- * writer's buffer: one bounds check for the whole record, each field stored in the
- * form msgpack-c's packer would choose (the same bytes: test_format compares them
- * over each form's bounds), without a call or a check per field.
+ * The two records of every event, ALLOC and FREE, built whole on the stack and
+ * handed to the packer's sink in one call (the writer's: one bounds check and one
+ * copy a record, where msgpack_pack_* made a call and a check a field). Each field
+ * takes the form msgpack-c's packer would choose: test_format compares the bytes
+ * with msgpack-c's at both sides of every form's bounds.
  */
 static inline unsigned char *put_be(unsigned char *o, unsigned char tag, uint64_t v, unsigned n)
 {
@@ -93,8 +94,12 @@ static inline unsigned char *put_uint(unsigned char *o, uint64_t v)
 
 static inline unsigned char *put_int(unsigned char *o, int64_t v)
 {
-	if (v >= -32) /* fixnum, either sign, or an unsigned form */
-		return v < 128 ? (*o = (unsigned char)v, o + 1) : put_uint(o, (uint64_t)v);
+	if (v >= 0)
+		return put_uint(o, (uint64_t)v);
+	if (v >= -32) { /* negative fixnum */
+		*o = (unsigned char)v;
+		return o + 1;
+	}
 	if (v >= -(1ll << 7))
 		return put_be(o, 0xd0, (uint64_t)v, 1);
 	if (v >= -(1ll << 15))
@@ -111,16 +116,10 @@ static inline unsigned char *put_double(unsigned char *o, double d)
 	return put_be(o, 0xcb, bits, 8);
 }
 
-/* Room for `len` more bytes of b, or NULL (b->failed) when it cannot grow. */
-static inline unsigned char *buf_room(struct encode_buf *b, size_t len)
+static inline void emit(msgpack_packer *pk, const unsigned char *rec, const unsigned char *end)
 {
-	if (__builtin_expect(b->cap - b->size < len, 0) && encode_buf_grow(b, len) != 0)
-		return NULL;
-	return (unsigned char *)b->data + b->size;
+	pk->callback(pk->data, (const char *)rec, (size_t)(end - rec));
 }
-
-#define ALLOC_MAX 43 /* fixarray, type, 2 x int64, uint64, uint32, double */
-#define FREE_MAX  20 /* fixarray, type, 2 x int64 */
 
 /* The hot records, the writer's (its packer appends to an encode_buf) through
  * bufpack_*, anyone else's through msgpack_pack_*: one field list for both. */
@@ -216,31 +215,15 @@ void encode_alloc(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint
 	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
 	e->last_ts = ts;
 	e->last_ptr = ptr;
-	if (pk->callback == encode_buf_write) {
-		struct encode_buf *b = pk->data;
-		unsigned char *o0 = buf_room(b, ALLOC_MAX), *o = o0;
-		if (!o)
-			return;
-		*o++ = 0x96;
-		*o++ = TT_REC_ALLOC;
-		o = put_int(o, dt);
-		o = put_int(o, dp);
-		o = put_uint(o, size);
-		o = put_uint(o, stack_id);
-		o = k == UINT64_MAX ? put_double(o, probability) : put_uint(o, k);
-		b->size += (size_t)(o - o0);
-		return;
-	}
-	msgpack_pack_array(pk, 6);
-	msgpack_pack_uint8(pk, TT_REC_ALLOC);
-	msgpack_pack_int64(pk, dt);
-	msgpack_pack_int64(pk, dp);
-	msgpack_pack_uint64(pk, size);
-	msgpack_pack_uint32(pk, stack_id);
-	if (k == UINT64_MAX)
-		msgpack_pack_double(pk, probability);
-	else
-		msgpack_pack_uint32(pk, (uint32_t)k);
+	unsigned char rec[43], *o = rec; /* fixarray, type, 2 x int64, uint64, uint32, double */
+	*o++ = 0x96;
+	*o++ = TT_REC_ALLOC;
+	o = put_int(o, dt);
+	o = put_int(o, dp);
+	o = put_uint(o, size);
+	o = put_uint(o, stack_id);
+	o = k == UINT64_MAX ? put_double(o, probability) : put_uint(o, k);
+	emit(pk, rec, o);
 }
 
 void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr)
@@ -248,22 +231,12 @@ void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint6
 	int64_t dt = (int64_t)(ts - e->last_ts), dp = (int64_t)(ptr - e->last_ptr);
 	e->last_ts = ts;
 	e->last_ptr = ptr;
-	if (pk->callback == encode_buf_write) {
-		struct encode_buf *b = pk->data;
-		unsigned char *o0 = buf_room(b, FREE_MAX), *o = o0;
-		if (!o)
-			return;
-		*o++ = 0x93;
-		*o++ = TT_REC_FREE;
-		o = put_int(o, dt);
-		o = put_int(o, dp);
-		b->size += (size_t)(o - o0);
-		return;
-	}
-	msgpack_pack_array(pk, 3);
-	msgpack_pack_uint8(pk, TT_REC_FREE);
-	msgpack_pack_int64(pk, dt);
-	msgpack_pack_int64(pk, dp);
+	unsigned char rec[20], *o = rec; /* fixarray, type, 2 x int64 */
+	*o++ = 0x93;
+	*o++ = TT_REC_FREE;
+	o = put_int(o, dt);
+	o = put_int(o, dp);
+	emit(pk, rec, o);
 }
 
 void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes)
