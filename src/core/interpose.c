@@ -678,11 +678,9 @@ static size_t usable_of(void *p, uint64_t w)
 /*
  * A block gains or loses the plain pad (0 <-> BLOCKTAG_MIN_PAD) across a realloc: the
  * real realloc still resizes it in place where it can, and the contents move by
- * the pad within the block. Moving to a new block instead (a malloc, a copy, a
- * free) would change how the program's heap is laid out and reused: perl building
- * a large hash, its arrays grown by realloc, then paid for a different layout with
- * two extra consolidations of glibc's fast bins at exit (1.3x its untraced time).
- * Returns the new base, or NULL with old as it was.
+ * the pad within the block. Moving it to a new block instead (a malloc, a copy, a
+ * free) lays the program's heap out differently from its untraced run (more blocks
+ * moved: bench_realloc). Returns the new base, or NULL with old as it was.
  */
 static char *realloc_repad(char *old, uint64_t w, size_t n, size_t pad)
 {
@@ -709,8 +707,9 @@ static char *realloc_repad(char *old, uint64_t w, size_t n, size_t pad)
 
 /*
  * realloc when tags are in play (old tagged, or new blocks may be): the old block
- * and the new one may differ in pad; then the block moves (a new block, a copy, a
- * free), as realloc may. The free is stamped before the call, the allocation
+ * and the new one may differ in pad; across the plain pad realloc_repad keeps
+ * glibc's realloc, across a larger (alignment) pad the block moves (a new block, a
+ * copy, a free), as realloc may. The free is stamped before the call, the allocation
  * recorded after; a failure leaves old live and records nothing.
  */
 static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_t n, uintptr_t site,
