@@ -4,6 +4,20 @@
 
 #include <assert.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+bool ring_has_prefetchw;
+
+__attribute__((constructor)) static void ring_probe_cpu(void)
+{
+#if defined(__x86_64__)
+	unsigned a, b, c, d;
+	if (__get_cpuid(0x80000001u, &a, &b, &c, &d))
+		ring_has_prefetchw = (c & bit_PRFCHW) != 0;
+#endif
+}
 
 void ring_init(struct ring *r, void *data, uint64_t capacity)
 {

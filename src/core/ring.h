@@ -125,6 +125,28 @@ static inline void *ring_reserve(struct ring *r, uint32_t len)
  */
 #define RING_PREFETCH 256 /* bytes ahead of head: a few records */
 
+/* Set once at load when the CPU has PREFETCHW (x86: CPUID PRFCHW). */
+extern bool ring_has_prefetchw;
+
+/*
+ * Ask for a line the producer will write soon, for writing. The consumer read it a
+ * lap ago on another core; a store to a line held there waits for ownership, and so
+ * does the next locked instruction of this thread (glibc's arena lock in the next
+ * malloc or free), until that store is done: a sampled malloc+free pair took 290 ns
+ * with a read prefetch, 180 ns with PREFETCHW. __builtin_prefetch(p, 1) is only a
+ * read prefetch on x86-64 unless the whole build targets PRFCHW, hence the asm.
+ */
+static inline void ring_prefetch_write(const void *p)
+{
+#if defined(__x86_64__)
+	if (__builtin_expect(ring_has_prefetchw, 1)) {
+		__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+		return;
+	}
+#endif
+	__builtin_prefetch(p, 1, 3);
+}
+
 static inline bool ring_commit(struct ring *r, uint32_t len)
 {
 	uint64_t old_head = load_relaxed(&r->head);
@@ -135,8 +157,10 @@ static inline bool ring_commit(struct ring *r, uint32_t len)
 	store_release(&r->head, new_head);
 	counter_add_single_writer(&r->emitted, 1);
 	/* The consumer read this part of the ring last lap, on another core: ask for
-	 * the lines the next records will fill now, not when writing them. */
-	__builtin_prefetch(r->data + ((new_head + RING_PREFETCH) & r->mask), 1, 3);
+	 * the lines the next records will fill now, not when writing them. Two lines,
+	 * so that commits of up to 128 bytes leave no line out. */
+	ring_prefetch_write(r->data + ((new_head + RING_PREFETCH) & r->mask));
+	ring_prefetch_write(r->data + ((new_head + RING_PREFETCH + 64) & r->mask));
 	if (old_head - r->tail_cache < half && new_head - r->tail_cache >= half) {
 		/* Crossed half by the cached tail: check the real one (one shared read per
 		 * crossing, not per event). */
