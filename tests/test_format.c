@@ -21,13 +21,15 @@
 static char dir[512];
 
 /* Trace a known sequence on one thread in two flushes (so the .bin has several
- * frames); return its .bin path in `bin`. */
+ * frames: the writer gathers a thread's events for ten flush intervals, 20 ms
+ * here, before it writes them out); return its .bin path in `bin`. */
 static void make_trace(char *bin, size_t cap)
 {
 	snprintf(dir, sizeof(dir), "%s", support_tmpdir("format"));
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
+	c.flush_interval_ms = 2;
 	cr_assert_eq(thagtrace_start(&c), 0);
 	struct thagtrace_thread *t = thagtrace_thread_register("fmt", NULL);
 	cr_assert_not_null(t);
@@ -49,7 +51,7 @@ static void make_trace(char *bin, size_t cap)
 				usleep(2000);
 				thagtrace_thread_stats(t, &st);
 			} while (st.recorded < st.emitted);
-			usleep(20000);
+			usleep(100000); /* past the 20 ms a thread's events may wait */
 		}
 	}
 	thagtrace_thread_unregister(t);

@@ -23,6 +23,7 @@ int sink_init(struct sink *s, int level)
 	s->cctx = ZSTD_createCCtx_advanced(pagemem_zstd_mem(&s->mem));
 	s->out = NULL;
 	s->out_cap = 0;
+	s->frames = s->bytes_in = s->bytes_out = 0;
 	if (!s->cctx)
 		return THAGTRACE_ENOMEM;
 	ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level);
@@ -99,6 +100,9 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 	size_t c = ZSTD_compress2(s->cctx, s->out, s->out_cap, src, n);
 	if (ZSTD_isError(c))
 		return -EIO;
+	s->frames++;
+	s->bytes_in += n;
+	s->bytes_out += c;
 	return sink_write_all(fd, s->out, c);
 }
 

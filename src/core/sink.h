@@ -8,6 +8,7 @@
 #define TT_SINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <zstd.h>
 
@@ -19,6 +20,7 @@ struct sink {
 	struct pagemem_zstd mem; /* the context's allocator */
 	void *out;		 /* pagemem */
 	size_t out_cap;
+	uint64_t frames, bytes_in, bytes_out; /* what it compressed, for the debug summary */
 };
 
 /* Returns 0 or THAGTRACE_ENOMEM. */

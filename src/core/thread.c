@@ -102,6 +102,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	t->generation = generation;
 	t->max_frames = tt_cfg.max_frames;
 	t->events = t->freq = SINK_FILE_NONE;
+	encode_buf_init(&t->pending);
 	t->pid = (int32_t)getpid();
 	t->tid = spare ? 0 : (int32_t)syscall(SYS_gettid);
 	t->start_ticks = tt_ticks();
@@ -130,6 +131,7 @@ void thread_destroy(struct thagtrace_thread *t)
 	if (!t)
 		return;
 	sites_fini(&t->sites);
+	encode_buf_destroy(&t->pending); /* a fork child's: the parent's to write, not ours */
 	/* Open only in a fork child that discards its parent's handles. */
 	sink_file_close(&t->events);
 	sink_file_close(&t->freq);

@@ -102,8 +102,12 @@ struct thagtrace_thread {
 
 	struct stack_cache_entry stack_cache[STACK_CACHE_SLOTS];
 
-	/* Writer-private: the .bin's delta and probability state. */
+	/* Writer-private: the .bin's delta and probability state, and the thread's
+	 * records encoded but not yet compressed (gathered across passes into larger
+	 * frames; since_ns: when the oldest of them was drained, 0 when empty). */
 	struct encode_events enc;
+	struct encode_buf pending;
+	uint64_t pending_since_ns;
 };
 
 /* Counters as the handle's owner and the writer see them (relaxed snapshot). */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -31,6 +32,20 @@
 
 /* A frame is closed once this much is encoded, so readers need bounded memory. */
 #define FRAME_TARGET (1u << 20)
+/*
+ * A thread's events gather across passes and go out as one frame once about
+ * GATHER_MAX bytes are encoded, or once the oldest of them is GATHER_AGE_NS old (ten
+ * flush intervals, if that is shorter), or when the thread closes. zstd compresses
+ * frames of a few KiB (what one thread's pass makes when many threads share the
+ * writer) a quarter slower than frames of 256 KiB, and less well. All threads
+ * together hold about GATHER_BUDGET at most: with many threads each gathers less,
+ * and with a share under GATHER_MIN (past 128 threads) none gathers, each pass
+ * writing its own frames.
+ */
+#define GATHER_MAX    (256u << 10)
+#define GATHER_MIN    (32u << 10)
+#define GATHER_BUDGET (4u << 20)
+#define GATHER_AGE_NS 1000000000ull
 /* Lazily registered threads are checked for having ended this often. */
 #define RECLAIM_INTERVAL_NS 500000000ull
 /* Clock anchors go to the process file at least this far apart. */
@@ -57,8 +72,14 @@ static struct {
 	_Atomic int stop;
 	bool failed; /* output broke: drain and discard, write nothing */
 	struct sink sink;
+	/* The process file's and the .freq files' records, flushed as they are made;
+	 * pk appends there, or to a thread's pending events while its pass encodes
+	 * them (cur). */
 	struct encode_buf sb;
 	msgpack_packer pk;
+	struct encode_buf *cur;
+	size_t gather; /* a thread's pending events go out at this size */
+	uint64_t gather_age_ns;
 	struct sink_file meta;
 	char dir[4096];
 	uint64_t flush_ns;
@@ -116,19 +137,31 @@ static void encode_anchor(void)
 	w.last_anchor_ns = mono;
 }
 
-/* Compress what is encoded so far into one frame of f. */
-static void flush_frame(struct sink_file *f, const char *name)
+/* Compress what b holds into one frame of f, and empty it. */
+static void flush_buf(struct encode_buf *b, struct sink_file *f, const char *name)
 {
-	if (w.sb.size == 0)
+	if (b->size == 0)
 		return;
 	if (!w.failed && f->fd >= 0) {
 		/* An encoding that ran out of memory must not reach the file half done. */
-		int rc = w.sb.failed ? -ENOMEM
-				     : sink_file_frame(&w.sink, w.dir, f, w.sb.data, w.sb.size);
+		int rc = b->failed ? -ENOMEM : sink_file_frame(&w.sink, w.dir, f, b->data, b->size);
 		if (rc != 0)
 			writer_fail("cannot write", name, -rc);
 	}
-	encode_buf_clear(&w.sb);
+	encode_buf_clear(b);
+}
+
+/* Compress what is encoded so far into one frame of f. */
+static void flush_frame(struct sink_file *f, const char *name)
+{
+	flush_buf(w.cur, f, name);
+}
+
+/* Let the packer append to b. */
+static void encode_into(struct encode_buf *b)
+{
+	w.cur = b;
+	msgpack_packer_init(&w.pk, b, encode_buf_write);
 }
 
 static void file_base(const struct thagtrace_thread *t, unsigned n, char *out, size_t cap)
@@ -228,7 +261,7 @@ static int visit_event(const struct ring_rec *rec, void *arg)
 	default:
 		break; /* cannot happen: only EV_* records are committed */
 	}
-	return w.sb.size >= FRAME_TARGET; /* stop: the caller closes the frame */
+	return w.cur->size >= FRAME_TARGET; /* stop: the caller closes the frame */
 }
 
 static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
@@ -249,6 +282,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	if (t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
 	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
 		return; /* nothing yet: no files */
+	encode_into(&t->pending);
 	if (t->events.fd < 0 && !w.failed)
 		open_files(t);
 	file_base(t, 0, name, sizeof(name));
@@ -260,7 +294,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	for (;;) {
 		uint64_t before = c.n;
 		ring_drain(&t->ring, visit_event, &c);
-		if (w.sb.size >= FRAME_TARGET)
+		if (t->pending.size >= FRAME_TARGET)
 			flush_frame(&t->events, name);
 		if (c.n == before)
 			break;
@@ -281,7 +315,20 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 			encode_end(&w.pk, emitted, load_relaxed(&t->ring.recorded), dropped,
 				   tt_ticks());
 	}
-	flush_frame(&t->events, name);
+	/* The events gathered so far go out now, or wait for more (see GATHER_MAX);
+	 * the call-site counts go with them, so both files reach the same moment. */
+	uint64_t now = tt_now_ns();
+	if (!t->pending_since_ns && (t->pending.size || sites_changed(&t->sites)))
+		t->pending_since_ns = now;
+	bool out = closing || t->pending.size >= w.gather ||
+		   (t->pending_since_ns && now - t->pending_since_ns >= w.gather_age_ns);
+	if (out) {
+		flush_frame(&t->events, name);
+		t->pending_since_ns = 0;
+	}
+	encode_into(&w.sb);
+	if (!out)
+		return;
 
 	/* Exact call-site counts: only what changed since the last snapshot. */
 	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
@@ -330,6 +377,7 @@ static void pass(bool final)
 		w.last_reclaim_ns = now;
 	struct thagtrace_thread *retired = NULL;
 	struct cds_list_head *pos;
+	size_t nthreads = 0;
 	urcu_memb_read_lock();
 	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
 	 * the list head itself to end the loop, a misaligned (undefined) pointer. */
@@ -349,6 +397,7 @@ static void pass(bool final)
 		}
 		bool closing = state == TH_RETIRING || final;
 		thread_pass(t, closing);
+		nthreads++;
 		if (state == TH_RETIRING) {
 			t->retire_next = retired;
 			retired = t;
@@ -368,6 +417,9 @@ static void pass(bool final)
 	}
 	urcu_memb_read_unlock();
 	retire(retired);
+	/* The next pass's share of GATHER_BUDGET for each thread. */
+	size_t share = GATHER_BUDGET / (nthreads ? nthreads : 1);
+	w.gather = share > GATHER_MAX ? GATHER_MAX : share < GATHER_MIN ? 0 : share;
 }
 
 /* At stop: wait (bounded) until no thread is inside the event path. */
@@ -441,6 +493,15 @@ static void *writer_main(void *arg)
 				load_relaxed(&tt_untraced_frees), freeset_overflows());
 		flush_frame(&w.meta, "meta");
 	}
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) == 0)
+		tt_debug(
+		    "writer: %llu ms user, %llu ms system; %llu frames, %llu bytes "
+		    "compressed to %llu",
+		    (unsigned long long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000),
+		    (unsigned long long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
+		    (unsigned long long)w.sink.frames, (unsigned long long)w.sink.bytes_in,
+		    (unsigned long long)w.sink.bytes_out);
 	pthread_mutex_lock(&w.pass_lock);
 	urcu_memb_unregister_thread();
 	pthread_mutex_unlock(&w.pass_lock);
@@ -501,7 +562,9 @@ int writer_start(const struct thagtrace_config *cfg)
 		return THAGTRACE_ENOMEM;
 	}
 	encode_buf_init(&w.sb);
-	msgpack_packer_init(&w.pk, &w.sb, encode_buf_write);
+	encode_into(&w.sb);
+	w.gather = GATHER_MAX;
+	w.gather_age_ns = w.flush_ns * 10 < GATHER_AGE_NS ? w.flush_ns * 10 : GATHER_AGE_NS;
 
 	rc = create_meta();
 	if (rc < 0) {
