@@ -132,6 +132,7 @@ static void *work(void *arg)
 }
 
 static pthread_barrier_t done;
+static _Atomic long long workers_us; /* CPU of the workload's own threads */
 
 static void *work_and_drain(void *arg)
 {
@@ -141,6 +142,10 @@ static void *work_and_drain(void *arg)
 	 * the threads' imbalance, noise in the CPU figures.) */
 	pthread_barrier_wait(&done);
 	drain(&boxes[(int)(intptr_t)arg]);
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) == 0)
+		workers_us += (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ll +
+			      ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	return NULL;
 }
 
@@ -159,6 +164,7 @@ static int run_work(int threads, long total)
 		pthread_create(&th[i], &a, work_and_drain, (void *)(intptr_t)i);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	printf("%.6f\n", (double)workers_us * 1e-6); /* for the driver */
 	return 0;
 }
 
@@ -181,6 +187,7 @@ static char out_base[256];
 
 /* CPU seconds (user + system, every thread) of the last child run. */
 static double last_cpu, last_sys; /* the last child's user + system, and system */
+static double last_app;		  /* user + system of the workload's threads alone (no writer) */
 
 /* Run this program with --work (or --pair) under `how`; return wall seconds, or
  * the child's own figure for --pair. */
@@ -247,6 +254,7 @@ static double run(const char *self, const char *how, const char *kind, int threa
 	}
 	if (!strcmp(kind, "--pair"))
 		return got > 0 ? atof(buf) : -1;
+	last_app = got > 0 ? atof(buf) : -1;
 	return wall;
 }
 
@@ -353,27 +361,30 @@ int main(int argc, char **argv)
 	       "median of %d interleaved runs; ratios to untraced (wall; CPU of all threads, the "
 	       "writer's "
 	       "included; user CPU alone, without the kernel's share, which the program's glibc "
-	       "heap trimming makes vary)\n",
+	       "heap trimming makes vary; app: CPU of the workload's own threads, the writer "
+	       "left out)\n",
 	       total, touch ? "every byte written" : "one byte written per block", rounds);
 	for (int i = 0; i < nt; i++) {
-		double wall[3 + 4][64], cpu[3 + 4][64], user[3 + 4][64];
+		double wall[3 + 4][64], cpu[3 + 4][64], user[3 + 4][64], app[3 + 4][64];
 		for (int r = 0; r < rounds; r++)
 			for (int h = 0; h < nhow; h++) {
 				wall[h][r] = run(self, how[h], touch ? "--work-touch" : "--work",
 						 threads[i], total);
 				cpu[h][r] = last_cpu;
 				user[h][r] = last_cpu - last_sys;
+				app[h][r] = last_app;
 			}
 		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds),
-		       uu = median(user[0], rounds);
-		printf("%d threads: untraced wall %.3f s, cpu %.3f s, user %.3f s\n", threads[i],
-		       uw, uc, uu);
+		       uu = median(user[0], rounds), ua = median(app[0], rounds);
+		printf("%d threads: untraced wall %.3f s, cpu %.3f s, user %.3f s, app %.3f s\n",
+		       threads[i], uw, uc, uu, ua);
 		for (int h = 1; h < nhow; h++) {
 			double w = median(wall[h], rounds), c = median(cpu[h], rounds),
-			       u = median(user[h], rounds);
+			       u = median(user[h], rounds), a = median(app[h], rounds);
 			printf("  %-28s wall %.3f s (%.3fx)  cpu %.3f s (%.3fx)  user %.3f s "
-			       "(%.3fx)\n",
-			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc, u, u / uu);
+			       "(%.3fx)  app %.3f s (%.3fx)\n",
+			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc, u, u / uu, a,
+			       a / ua);
 		}
 		fflush(stdout);
 	}
