@@ -22,7 +22,9 @@
  *
  * First it times a single-thread malloc(32)+free loop ("pair"): untraced, with
  * nothing past the site's first call sampled (the unsampled path alone), with 1 %
- * sampled, and at the defaults: the added ns per malloc+free pair.
+ * sampled, and at the defaults: the added ns per malloc+free pair. Then the same
+ * for blocks of 16 KiB, each freed 64 allocations later ("sampled pair"): at the
+ * defaults every one is recorded (the large tier), stack, event and free.
  *
  * With --touch the workload writes every byte of each block (as a program
  * initialising what it allocates) instead of one: a less allocation-bound mix.
@@ -168,6 +170,32 @@ static int run_work(int threads, long total)
 	return 0;
 }
 
+/* One thread, blocks of 16 KiB and a little more (the large tier: every one
+ * sampled at the defaults), each freed 64 allocations later: ns per pair. */
+__attribute__((noinline)) static void *large_site(size_t n)
+{
+	void *p = malloc(n);
+	__asm__ volatile("" : : "r"(p) : "memory");
+	return p;
+}
+
+static int run_pair_large(long n)
+{
+	void *keep[64] = {0};
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		void *p = large_site(16384 + (size_t)(i & 63) * 16);
+		*(volatile char *)p = 1;
+		free(keep[i & 63]);
+		keep[i & 63] = p;
+	}
+	double t = now() - t0;
+	for (unsigned k = 0; k < 64; k++)
+		free(keep[k]);
+	printf("%.3f\n", t * 1e9 / (double)n);
+	return 0;
+}
+
 static int run_pair(long n)
 {
 	double t0 = now();
@@ -252,7 +280,7 @@ static double run(const char *self, const char *how, const char *kind, int threa
 		fprintf(stderr, "bench_overhead: %s run failed\n", how);
 		exit(1);
 	}
-	if (!strcmp(kind, "--pair"))
+	if (!strncmp(kind, "--pair", 6))
 		return got > 0 ? atof(buf) : -1;
 	last_app = got > 0 ? atof(buf) : -1;
 	return wall;
@@ -278,6 +306,8 @@ int main(int argc, char **argv)
 		return run_work(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "--pair"))
 		return run_pair(atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "--pair-large"))
+		return run_pair_large(atol(argv[3]));
 
 	int threads[16], nt = 0, rounds = 5, nalso = 0, pair_rounds = -1;
 	const char *also[4];
@@ -350,6 +380,19 @@ int main(int argc, char **argv)
 		       : h == 2 ? "1%"
 				: "default",
 		       ph, ph - p0);
+	}
+	/* The sampled path: every block of the large tier is recorded, with its stack,
+	 * and so is its free. */
+	double large[2][64];
+	for (int r = 0; r < pair_rounds; r++)
+		for (int h = 0; h < 2; h++)
+			large[h][r] =
+			    run(self, h ? "tiered" : "untraced", "--pair-large", 1, 2000000);
+	if (pair_rounds) {
+		double l0 = median(large[0], pair_rounds), l1 = median(large[1], pair_rounds);
+		printf("sampled pair: malloc(16 KiB)+free, 2M pairs, every one recorded at the "
+		       "defaults: untraced %.2f ns, default %.2f ns: +%.2f ns/pair\n",
+		       l0, l1, l1 - l0);
 	}
 
 	/* untraced, default, all, then the --also specs */
