@@ -326,14 +326,28 @@ Test(format, bad_records_inside_a_valid_frame)
 	write_raw(bad, sb.data, sb.size);
 	expect_error(bad, "offset 24: alloc record #1 has 3 fields, needs 6");
 
-	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_array(&pk, 6); /* probability out of range */
-	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
-	for (int i = 0; i < 4; i++)
-		msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_double(&pk, 1.5);
-	write_raw(bad, sb.data, sb.size);
-	expect_error(bad, "offset 24: alloc record #1: field 5 is not a probability in (0, 1]");
+	/* The probability field: a float out of range, a number no PROB defined. */
+	const struct {
+		bool is_float;
+		double value;
+		const char *want;
+	} alloc_p[] = {
+	    {true, 1.5, "offset 24: alloc record #1: field 5 is not a probability in (0, 1]"},
+	    {false, 3, "offset 24: alloc record #1: probability 3 is not defined (0 are)"},
+	};
+	for (size_t i = 0; i < sizeof(alloc_p) / sizeof(alloc_p[0]); i++) {
+		msgpack_sbuffer_clear(&sb);
+		msgpack_pack_array(&pk, 6);
+		msgpack_pack_uint8(&pk, TT_REC_ALLOC);
+		for (int f = 0; f < 4; f++)
+			msgpack_pack_uint8(&pk, 1);
+		if (alloc_p[i].is_float)
+			msgpack_pack_double(&pk, alloc_p[i].value);
+		else
+			msgpack_pack_uint8(&pk, (uint8_t)alloc_p[i].value);
+		write_raw(bad, sb.data, sb.size);
+		expect_error(bad, alloc_p[i].want);
+	}
 
 	/* Forward compatibility: an unknown tag is skipped, extra fields ignored. */
 	msgpack_sbuffer_clear(&sb);
@@ -375,15 +389,6 @@ Test(format, bad_records_inside_a_valid_frame)
 		write_raw(bad, sb.data, sb.size);
 		expect_error(bad, probs[i].want);
 	}
-
-	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_array(&pk, 6);
-	msgpack_pack_uint8(&pk, TT_REC_ALLOC);
-	for (int i = 0; i < 4; i++)
-		msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_uint8(&pk, 3);
-	write_raw(bad, sb.data, sb.size);
-	expect_error(bad, "offset 24: alloc record #1: probability 3 is not defined (0 are)");
 	msgpack_sbuffer_destroy(&sb);
 }
 
