@@ -20,16 +20,17 @@
 
 static char dir[512];
 
-/* Trace a known sequence on one thread in two flushes (so the .bin has several
- * frames: the writer gathers a thread's events for ten flush intervals, 20 ms
- * here, before it writes them out); return its .bin path in `bin`. */
-static void make_trace(char *bin, size_t cap)
+/* Trace a known sequence on one thread in two halves, with a pause of pause_us
+ * between them once the writer has taken the first half out of the ring; return
+ * its .bin path in `bin`. The writer gathers a thread's events for ten flush
+ * intervals (1 s at most) before it writes them out as a frame. */
+static void trace_halves(char *bin, size_t cap, uint32_t flush_ms, useconds_t pause_us)
 {
 	snprintf(dir, sizeof(dir), "%s", support_tmpdir("format"));
 	struct thagtrace_config c;
 	thagtrace_config_init(&c);
 	snprintf(c.output_dir, sizeof(c.output_dir), "%s", dir);
-	c.flush_interval_ms = 2;
+	c.flush_interval_ms = flush_ms;
 	cr_assert_eq(thagtrace_start(&c), 0);
 	struct thagtrace_thread *t = thagtrace_thread_register("fmt", NULL);
 	cr_assert_not_null(t);
@@ -45,13 +46,12 @@ static void make_trace(char *bin, size_t cap)
 		if (i % 3 == 0)
 			cr_assert_eq(thagtrace_record_free(t, (void *)(0x10000 + 16 * i)), 0);
 		if (i == 149) {
-			/* Let the writer flush the first half as its own frame. */
 			struct thagtrace_thread_stats st;
 			do {
 				usleep(2000);
 				thagtrace_thread_stats(t, &st);
 			} while (st.recorded < st.emitted);
-			usleep(100000); /* past the 20 ms a thread's events may wait */
+			usleep(pause_us);
 		}
 	}
 	thagtrace_thread_unregister(t);
@@ -65,6 +65,13 @@ static void make_trace(char *bin, size_t cap)
 			snprintf(bin, cap, "%s/%s", dir, e->d_name);
 	closedir(d);
 	cr_assert(bin[0], "no .bin written");
+}
+
+/* The halves in two frames: a 2 ms flush, so events wait 20 ms at most, and a
+ * 100 ms pause. */
+static void make_trace(char *bin, size_t cap)
+{
+	trace_halves(bin, cap, 2, 100000);
 }
 
 static void cleanup(void)
@@ -142,6 +149,29 @@ Test(format, round_trip_exact)
 	}
 	cr_assert(end);
 	cr_assert_geq(tt_decoder_frames(d), 2, "two flushes, two frames");
+	cr_assert(!tt_decoder_truncated(d, NULL));
+	tt_decoder_destroy(d);
+}
+
+/* At the default flush (events wait up to 1 s), halves 20 ms apart go out as one
+ * frame at the thread's end, every record in it. */
+Test(format, a_threads_events_gather_into_one_frame)
+{
+	char bin[1024];
+	trace_halves(bin, sizeof(bin), 100, 20000);
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(bin, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	struct tt_record r;
+	unsigned allocs = 0, frees = 0;
+	while (tt_decoder_next(d, &r) == 1) {
+		allocs += r.tag == TT_REC_ALLOC;
+		frees += r.tag == TT_REC_FREE;
+	}
+	cr_assert_eq(allocs, 300);
+	cr_assert_eq(frees, 100);
+	cr_assert_eq(tt_decoder_frames(d), 1, "gathered: %lu frames",
+		     (unsigned long)tt_decoder_frames(d));
 	cr_assert(!tt_decoder_truncated(d, NULL));
 	tt_decoder_destroy(d);
 }
