@@ -8,14 +8,14 @@
 #include <cpuid.h>
 #endif
 
-bool ring_has_prefetchw;
+struct ring_cpu ring_cpu;
 
 __attribute__((constructor)) static void ring_probe_cpu(void)
 {
 #if defined(__x86_64__)
 	unsigned a, b, c, d;
 	if (__get_cpuid(0x80000001u, &a, &b, &c, &d))
-		ring_has_prefetchw = (c & bit_PRFCHW) != 0;
+		ring_cpu.prefetchw = (c & bit_PRFCHW) != 0;
 #endif
 }
 

@@ -125,8 +125,13 @@ static inline void *ring_reserve(struct ring *r, uint32_t len)
  */
 #define RING_PREFETCH 256 /* bytes ahead of head: a few records */
 
-/* Set once at load when the CPU has PREFETCHW (x86: CPUID PRFCHW). */
-extern bool ring_has_prefetchw;
+/* Set once at load when the CPU has PREFETCHW (x86: CPUID PRFCHW). A cache line of
+ * its own: every commit reads it, and the linker had put it beside counters and a
+ * lock that ending threads write. */
+struct ring_cpu {
+	tt_cacheline_aligned bool prefetchw;
+};
+extern struct ring_cpu ring_cpu;
 
 /*
  * Ask for a line the producer will write soon, for writing. The consumer read it a
@@ -139,7 +144,7 @@ extern bool ring_has_prefetchw;
 static inline void ring_prefetch_write(const void *p)
 {
 #if defined(__x86_64__)
-	if (__builtin_expect(ring_has_prefetchw, 1)) {
+	if (__builtin_expect(ring_cpu.prefetchw, 1)) {
 		__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
 		return;
 	}
