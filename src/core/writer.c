@@ -74,10 +74,9 @@ static struct {
 	struct sink sink;
 	/* The process file's and the .freq files' records, flushed as they are made;
 	 * pk appends there, or to a thread's pending events while its pass encodes
-	 * them (cur). */
+	 * them (encode_into, cur_buf). */
 	struct encode_buf sb;
 	msgpack_packer pk;
-	struct encode_buf *cur;
 	size_t gather; /* a thread's pending events go out at this size */
 	uint64_t gather_age_ns;
 	struct sink_file meta;
@@ -151,16 +150,21 @@ static void flush_buf(struct encode_buf *b, struct sink_file *f, const char *nam
 	encode_buf_clear(b);
 }
 
+/* The buffer the packer appends to. */
+static struct encode_buf *cur_buf(void)
+{
+	return w.pk.data;
+}
+
 /* Compress what is encoded so far into one frame of f. */
 static void flush_frame(struct sink_file *f, const char *name)
 {
-	flush_buf(w.cur, f, name);
+	flush_buf(cur_buf(), f, name);
 }
 
 /* Let the packer append to b. */
 static void encode_into(struct encode_buf *b)
 {
-	w.cur = b;
 	msgpack_packer_init(&w.pk, b, encode_buf_write);
 }
 
@@ -261,7 +265,7 @@ static int visit_event(const struct ring_rec *rec, void *arg)
 	default:
 		break; /* cannot happen: only EV_* records are committed */
 	}
-	return w.cur->size >= FRAME_TARGET; /* stop: the caller closes the frame */
+	return cur_buf()->size >= FRAME_TARGET; /* stop: the caller closes the frame */
 }
 
 static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
