@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../src/core/ring.h"
 
@@ -118,6 +121,67 @@ Test(ring, wraps_many_times_single_thread)
 	cr_assert(!c.bad, "records intact and in order across wrap-arounds");
 	cr_assert_eq(c.got, 200000);
 	ring_free(r);
+}
+
+/* Resident pages of [p, p + n), by mincore. */
+static unsigned resident(const unsigned char *p, size_t n)
+{
+	unsigned char vec[64];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = n / page;
+	cr_assert_leq(pages, sizeof(vec));
+	cr_assert_eq(mincore((void *)p, n, vec), 0);
+	unsigned k = 0;
+	for (size_t i = 0; i < pages; i++)
+		k += vec[i] & 1;
+	return k;
+}
+
+Test(ring, maps_its_pages_ahead_of_the_producer_on_the_first_lap_only)
+{
+	const uint64_t cap = 256 * 1024;
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *buf =
+	    mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(buf, MAP_FAILED);
+	struct ring *r = aligned_alloc(TT_CACHELINE, sizeof(*r));
+	ring_init(r, buf, cap);
+	cr_assert_eq(r->fault_mark, UINT64_MAX, "ring_init alone maps nothing ahead");
+	if (!ring_populate(buf, RING_FAULT_FIRST))
+		cr_skip_test("this kernel has no MADV_POPULATE_WRITE");
+	ring_fault_init(r, RING_FAULT_FIRST);
+	cr_assert_eq(resident(buf, cap), RING_FAULT_FIRST / page, "the first stretch, no more");
+
+	/* Records up to just past the first stretch: the next (as long again) is mapped
+	 * before the record is written, and nothing past it. */
+	struct consumer c = {.strict = true};
+	uint64_t seq = 0;
+	errno = 12345;
+	while (load_relaxed(&r->head) <= RING_FAULT_FIRST)
+		cr_assert(produce(r, seq++));
+	cr_assert_eq(errno, 12345, "errno kept across the madvise");
+	cr_assert_eq(r->fault_mark, 2 * RING_FAULT_FIRST);
+	cr_assert_eq(resident(buf, cap), 2 * RING_FAULT_FIRST / page);
+
+	/* Stretches double (16, 32, 64 KiB ... ), and once the producer has gone round,
+	 * everything is mapped and reserves stop looking. */
+	while (load_relaxed(&r->head) <= 4 * RING_FAULT_FIRST)
+		cr_assert(produce(r, seq++));
+	cr_assert_eq(r->fault_mark, 8 * RING_FAULT_FIRST);
+	cr_assert_eq(resident(buf, cap), 8 * RING_FAULT_FIRST / page);
+	while (load_relaxed(&r->head) < 2 * cap) {
+		if (!produce(r, seq))
+			ring_drain(r, consume, &c);
+		else
+			seq++;
+	}
+	while (ring_drain(r, consume, &c))
+		;
+	cr_assert_eq(r->fault_mark, UINT64_MAX);
+	cr_assert_eq(resident(buf, cap), cap / page);
+	cr_assert(!c.bad);
+	cr_assert_eq(c.got, seq);
+	munmap(buf, cap);
+	free(r);
 }
 
 Test(ring, commit_reports_half_full_crossing_once)

@@ -43,6 +43,8 @@ struct ring {
 	_Atomic uint64_t emitted;	/* every event offered, kept or not */
 	_Atomic uint64_t dropped;	/* events not kept: ring full */
 	_Atomic uint64_t dropped_bytes; /* bytes of dropped allocation events */
+	uint64_t fault_mark; /* producer-private: ring_fault_ahead when a record ends past
+			      * it (first lap only); UINT64_MAX: nothing to do */
 
 	/* Consumer line. tail: written by the consumer (store_release after reading,
 	 * pairs with the producer's load_acquire when it refreshes tail_cache), so the
@@ -65,6 +67,23 @@ _Static_assert(offsetof(struct ring, data) - offsetof(struct ring, tail) >= TT_C
 /* Set up `r` over caller-owned `data` of `capacity` bytes (power of two, at least
  * RING_MIN_BYTES). The caller keeps ownership of both. */
 void ring_init(struct ring *r, void *data, uint64_t capacity);
+
+/*
+ * Pages mapped ahead of the producer. A ring's buffer is a private anonymous
+ * mapping that is only mapped as it is first written, one page fault every 4 KiB of
+ * the first lap. ring_fault_init says the buffer is such a mapping, page-aligned,
+ * its first `mapped` bytes already in: from then on, a record that reaches past
+ * what is mapped maps the next stretch (twice the last, so a handful of calls over
+ * a ring's first lap) with one madvise(MADV_POPULATE_WRITE), on the producer's
+ * thread. Once the ring has gone round it costs one compare a reserve. Without the
+ * call (ring_init alone), nothing is mapped ahead.
+ */
+#define RING_FAULT_FIRST (16u * 1024) /* the first stretch; stretches end on its multiples */
+void ring_fault_init(struct ring *r, uint64_t mapped);
+void ring_fault_ahead(struct ring *r, uint64_t end);
+/* Map n bytes of private anonymous memory at page-aligned p now, in one system
+ * call; errno kept. False when the kernel cannot (then they fault as written). */
+bool ring_populate(void *p, size_t n);
 
 /* The largest record ring_reserve accepts for this ring. */
 static inline uint32_t ring_max_record(const struct ring *r)
@@ -99,6 +118,8 @@ static inline void *ring_reserve_within(struct ring *r, uint32_t len, uint64_t r
 		if (head + need - r->tail_cache > room)
 			return NULL;
 	}
+	if (__builtin_expect(head + need > r->fault_mark, 0))
+		ring_fault_ahead(r, head + need); /* first lap: map the next pages */
 	/* C */
 	if (len > contig) {
 		struct ring_rec *pad = (struct ring_rec *)(r->data + off);

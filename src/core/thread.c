@@ -93,6 +93,11 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	}
 	struct thagtrace_thread *t = p; /* zero-filled */
 	ring_init(&t->ring, (char *)p + head, ring_bytes);
+	/* The handle's pages and the ring's first stretch in one call, not a fault a
+	 * page; the rest of the ring as the producer reaches it (ring_fault_ahead). */
+	size_t first = ring_bytes < RING_FAULT_FIRST ? ring_bytes : RING_FAULT_FIRST;
+	if (ring_populate(p, head + first))
+		ring_fault_init(&t->ring, first);
 	if (sites_init(&t->sites) != 0) {
 		munmap(p, total);
 		*err = THAGTRACE_ENOMEM;
