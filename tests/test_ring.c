@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../src/core/prefault.h"
 #include "../src/core/ring.h"
 
 struct rec {
@@ -146,7 +147,7 @@ Test(ring, maps_its_pages_ahead_of_the_producer_on_the_first_lap_only)
 	struct ring *r = aligned_alloc(TT_CACHELINE, sizeof(*r));
 	ring_init(r, buf, cap);
 	cr_assert_eq(r->fault_mark, UINT64_MAX, "ring_init alone maps nothing ahead");
-	if (!ring_populate(buf, RING_FAULT_FIRST))
+	if (!prefault(buf, RING_FAULT_FIRST))
 		cr_skip_test("this kernel has no MADV_POPULATE_WRITE");
 	ring_fault_init(r, RING_FAULT_FIRST);
 	cr_assert_eq(resident(buf, cap), RING_FAULT_FIRST / page, "the first stretch, no more");

@@ -7,6 +7,7 @@
 
 #include "../common/format.h"
 #include "pagemem.h"
+#include "prefault.h"
 
 void encode_buf_init(struct encode_buf *b)
 {
@@ -31,6 +32,11 @@ static __attribute__((noinline)) int encode_buf_grow(struct encode_buf *b, size_
 		b->failed = true;
 		return -1;
 	}
+	/* The buffer grows to be filled: its new pages in one call (prefault.h). */
+	uintptr_t from = ((uintptr_t)d + b->size + 4095) & ~(uintptr_t)4095,
+		  to = ((uintptr_t)d + cap) & ~(uintptr_t)4095;
+	if (to > from)
+		prefault((void *)from, to - from);
 	b->data = d;
 	b->cap = cap;
 	return 0;

@@ -3,13 +3,9 @@
 #include "ring.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
+#include "prefault.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -40,18 +36,10 @@ void ring_fault_init(struct ring *r, uint64_t mapped)
 	r->fault_mark = mapped < r->capacity ? mapped : UINT64_MAX;
 }
 
-/*
- * Why map ahead: on the hosts this was measured on (paravirtualised, shadow page
- * tables) a page fault costs 15-20 us of system time, and 200 threads of
- * bench_overhead spent ~10 % more CPU with their rings faulted in page by page than
- * with the rings populated when mapped; one madvise for many pages costs a
- * fraction of their faults anywhere. Mapping the whole ring at registration would
- * cost every thread the full ring in memory, also a thread that records a dozen
- * events; doubling stretches keep that to about twice what it used. Called from a
- * reserve, so async-signal-safe: one system call, errno kept. A kernel without
- * MADV_POPULATE_WRITE (before 5.14) answers EINVAL once and the ring faults as
- * before.
- */
+/* Doubling stretches: mapping the whole ring at registration would cost every
+ * thread the full ring in memory, also a thread that records a dozen events; this
+ * keeps it to about twice what the ring has used. On a kernel that cannot, the
+ * first call turns it off and the ring faults page by page as before. */
 void ring_fault_ahead(struct ring *r, uint64_t end)
 {
 	uint64_t mark = r->fault_mark;
@@ -66,16 +54,8 @@ void ring_fault_ahead(struct ring *r, uint64_t end)
 	to = (to + RING_FAULT_FIRST - 1) & ~(uint64_t)(RING_FAULT_FIRST - 1);
 	if (to > r->capacity)
 		to = r->capacity;
-	bool ok = ring_populate(r->data + mark, to - mark);
+	bool ok = prefault(r->data + mark, to - mark);
 	r->fault_mark = ok && to < r->capacity ? to : UINT64_MAX;
-}
-
-bool ring_populate(void *p, size_t n)
-{
-	int saved = errno;
-	bool ok = madvise(p, n, MADV_POPULATE_WRITE) == 0;
-	errno = saved;
-	return ok;
 }
 
 uint64_t ring_drain(struct ring *r, ring_visit_fn visit, void *ctx)

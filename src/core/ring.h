@@ -69,21 +69,18 @@ _Static_assert(offsetof(struct ring, data) - offsetof(struct ring, tail) >= TT_C
 void ring_init(struct ring *r, void *data, uint64_t capacity);
 
 /*
- * Pages mapped ahead of the producer. A ring's buffer is a private anonymous
- * mapping that is only mapped as it is first written, one page fault every 4 KiB of
- * the first lap. ring_fault_init says the buffer is such a mapping, page-aligned,
- * its first `mapped` bytes already in: from then on, a record that reaches past
- * what is mapped maps the next stretch (twice the last, so a handful of calls over
- * a ring's first lap) with one madvise(MADV_POPULATE_WRITE), on the producer's
- * thread. Once the ring has gone round it costs one compare a reserve. Without the
- * call (ring_init alone), nothing is mapped ahead.
+ * Pages mapped ahead of the producer (prefault.h: a fault a page is slow). A
+ * ring's buffer is a private anonymous mapping, mapped by the kernel as it is first
+ * written. ring_fault_init says the buffer is such a mapping, page-aligned, its
+ * first `mapped` bytes already in: from then on, a record that reaches past what is
+ * mapped maps the next stretch (twice the last, so a handful of calls over a ring's
+ * first lap) with prefault(), on the producer's thread. Once the ring has gone
+ * round it costs one compare a reserve. Without the call (ring_init alone), nothing
+ * is mapped ahead.
  */
 #define RING_FAULT_FIRST (16u * 1024) /* the first stretch; stretches end on its multiples */
 void ring_fault_init(struct ring *r, uint64_t mapped);
 void ring_fault_ahead(struct ring *r, uint64_t end);
-/* Map n bytes of private anonymous memory at page-aligned p now, in one system
- * call; errno kept. False when the kernel cannot (then they fault as written). */
-bool ring_populate(void *p, size_t n);
 
 /* The largest record ring_reserve accepts for this ring. */
 static inline uint32_t ring_max_record(const struct ring *r)

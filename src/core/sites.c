@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "prefault.h"
 #include "thagtrace.h"
 
 static struct site_table *table_map(uint64_t capacity)
@@ -13,6 +14,9 @@ static struct site_table *table_map(uint64_t capacity)
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	/* Mapped now, in one call: a growing table is filled by the rehash and the
+	 * writer's snapshots read all of it, a fault a page otherwise (prefault.h). */
+	prefault(p, bytes);
 	struct site_table *t = p; /* anonymous memory is zero: every slot empty */
 	t->capacity = capacity;
 	t->map_bytes = bytes;

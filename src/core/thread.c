@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "prefault.h"
 #include "registry.h"
 #include "tracer.h"
 
@@ -96,7 +97,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	/* The handle's pages and the ring's first stretch in one call, not a fault a
 	 * page; the rest of the ring as the producer reaches it (ring_fault_ahead). */
 	size_t first = ring_bytes < RING_FAULT_FIRST ? ring_bytes : RING_FAULT_FIRST;
-	if (ring_populate(p, head + first))
+	if (prefault(p, head + first))
 		ring_fault_init(&t->ring, first);
 	if (sites_init(&t->sites) != 0) {
 		munmap(p, total);
