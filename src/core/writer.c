@@ -286,7 +286,11 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	if (t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
 	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
 		return; /* nothing yet: no files */
-	encode_into(&t->pending);
+	/* Gathering off (many threads), this pass's events go out in this pass: they
+	 * need no buffer of the thread's own, whose pages would be faulted in for every
+	 * thread (200 threads: 3200 faults). */
+	struct encode_buf *ev = w.gather || t->pending.size || w.sb.size ? &t->pending : &w.sb;
+	encode_into(ev);
 	if (t->events.fd < 0 && !w.failed)
 		open_files(t);
 	file_base(t, 0, name, sizeof(name));
@@ -298,7 +302,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	for (;;) {
 		uint64_t before = c.n;
 		ring_drain(&t->ring, visit_event, &c);
-		if (t->pending.size >= FRAME_TARGET)
+		if (ev->size >= FRAME_TARGET)
 			flush_frame(&t->events, name);
 		if (c.n == before)
 			break;
@@ -322,15 +326,17 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	/* The events gathered so far go out now, or wait for more (see GATHER_MAX);
 	 * the call-site counts go with them, so both files reach the same moment. */
 	uint64_t now = tt_now_ns();
-	if (!t->pending_since_ns && (t->pending.size || sites_changed(&t->sites)))
+	if (!t->pending_since_ns && (ev->size || sites_changed(&t->sites)))
 		t->pending_since_ns = now;
-	bool out = closing || t->pending.size >= w.gather ||
+	bool out = closing || ev->size >= w.gather ||
 		   (t->pending_since_ns && now - t->pending_since_ns >= w.gather_age_ns);
 	if (out) {
 		flush_frame(&t->events, name);
 		t->pending_since_ns = 0;
 	}
 	encode_into(&w.sb);
+	if (!w.gather && t->pending.cap && !t->pending.size)
+		encode_buf_destroy(&t->pending); /* from passes before there were many threads */
 	if (!out)
 		return;
 
@@ -383,6 +389,13 @@ static void pass(bool final)
 	struct cds_list_head *pos;
 	size_t nthreads = 0;
 	urcu_memb_read_lock();
+	/* This pass's share of GATHER_BUDGET for each thread, from the threads there
+	 * now: counted at the end of the pass before, the share of a pass that first
+	 * sees many new threads would give each a buffer of its own for nothing. */
+	cds_list_for_each_rcu (pos, &registry_list)
+		nthreads++;
+	size_t share = GATHER_BUDGET / (nthreads ? nthreads : 1);
+	w.gather = share > GATHER_MAX ? GATHER_MAX : share < GATHER_MIN ? 0 : share;
 	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
 	 * the list head itself to end the loop, a misaligned (undefined) pointer. */
 	cds_list_for_each_rcu (pos, &registry_list) {
@@ -401,7 +414,6 @@ static void pass(bool final)
 		}
 		bool closing = state == TH_RETIRING || final;
 		thread_pass(t, closing);
-		nthreads++;
 		if (state == TH_RETIRING) {
 			t->retire_next = retired;
 			retired = t;
@@ -421,9 +433,6 @@ static void pass(bool final)
 	}
 	urcu_memb_read_unlock();
 	retire(retired);
-	/* The next pass's share of GATHER_BUDGET for each thread. */
-	size_t share = GATHER_BUDGET / (nthreads ? nthreads : 1);
-	w.gather = share > GATHER_MAX ? GATHER_MAX : share < GATHER_MIN ? 0 : share;
 }
 
 /* At stop: wait (bounded) until no thread is inside the event path. */
