@@ -286,10 +286,12 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	if (t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
 	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
 		return; /* nothing yet: no files */
-	/* Gathering off (many threads), this pass's events go out in this pass: they
-	 * need no buffer of the thread's own, whose pages would be faulted in for every
-	 * thread (200 threads: 3200 faults). */
-	struct encode_buf *ev = w.gather || t->pending.size || w.sb.size ? &t->pending : &w.sb;
+	/* Events that go out in this pass (gathering off with many threads, or the
+	 * thread's last pass) need no buffer of the thread's own: mapping one for each
+	 * thread, and unmapping it, cost 200 threads 3200 page faults, and 10 000
+	 * short-lived threads 10 000 mmap and munmap calls. */
+	struct encode_buf *ev =
+	    (w.gather && !closing) || t->pending.size || w.sb.size ? &t->pending : &w.sb;
 	encode_into(ev);
 	if (t->events.fd < 0 && !w.failed)
 		open_files(t);
