@@ -141,6 +141,7 @@ struct tally {
 	uint64_t allocs, frees, files, ends, threads, dropped;
 	unsigned named;	    /* THREAD records named "tt-worker" */
 	unsigned max_depth; /* deepest stack recorded */
+	unsigned over_2000; /* .freq files counting over 2000 calls of one site */
 	struct event *ev;
 	size_t nev, cap;
 	/* From matching frees to allocations per pointer in time order: */
@@ -250,13 +251,16 @@ static void tally_file(const char *path, void *ctx)
 	if (rc < 0 && !t->errors++)
 		snprintf(t->error, sizeof(t->error), "%s: %s", path, tt_decoder_error(d));
 	tt_decoder_destroy(d);
+	bool over = false;
 	for (size_t i = 0; i < nsites; i++) {
+		over = over || counts[i] > 2000;
 		struct fn *f = owner(t->fns, t->nfns, sites[i]);
 		if (f) {
 			f->got_count += counts[i];
 			f->got_bytes += bytes[i];
 		}
 	}
+	t->over_2000 += over;
 }
 
 static void tally_dir(struct tally *t)
@@ -400,7 +404,8 @@ Test(preload, every_allocation_function_every_event)
 }
 
 /* Returns the number of thread files named "tt-worker". */
-static unsigned threads_test(const char *mode, const char *count, unsigned want_threads)
+static unsigned threads_test(const char *mode, const char *count, unsigned want_threads,
+			     unsigned *over_2000)
 {
 	struct run r;
 	/* Default sampling; rings large enough that 16 tight loops on 2 cores rarely
@@ -420,6 +425,7 @@ static unsigned threads_test(const char *mode, const char *count, unsigned want_
 		      (unsigned long)t.unfreed, (unsigned long)t.dropped);
 	cr_assert_gt(t.matched, want_threads / 10, "%lu frees matched", (unsigned long)t.matched);
 	support_rmdir(outdir);
+	*over_2000 = t.over_2000;
 	return t.named;
 }
 
@@ -427,29 +433,39 @@ static unsigned threads_test(const char *mode, const char *count, unsigned want_
  * their files carry the new name. */
 Test(preload, threads_ending_with_pthread_exit)
 {
-	unsigned named = threads_test("exit", NULL, 16);
+	unsigned named = threads_test("exit", NULL, 16, &(unsigned){0});
 	cr_assert_eq(named, 16, "%u of 16 thread files carry the name the thread gave itself",
 		     named);
 }
 
 Test(preload, cancelled_threads)
 {
-	threads_test("cancel", NULL, 16);
+	threads_test("cancel", NULL, 16, &(unsigned){0});
 }
 
 Test(preload, detached_threads)
 {
-	threads_test("detached", NULL, 16);
+	threads_test("detached", NULL, 16, &(unsigned){0});
 }
 
 Test(preload, ten_thousand_short_lived_threads, .timeout = 240)
 {
-	threads_test("many", "10000", 10000);
+	threads_test("many", "10000", 10000, &(unsigned){0});
+}
+
+/* Threads one after another: each gets the handle the one before left (thread.c
+ * keeps them), and its files count its own calls, 2000 of its one site, not the
+ * sum over the handle's owners; only the main thread's file may count more. */
+Test(preload, threads_reusing_handles_count_only_their_own)
+{
+	unsigned over;
+	threads_test("serial", "40", 40, &over);
+	cr_assert_leq(over, 1, "%u files count over 2000 calls of one site", over);
 }
 
 Test(preload, two_hundred_threads_cross_frees, .timeout = 120)
 {
-	threads_test("stress", "200", 200);
+	threads_test("stress", "200", 200, &(unsigned){0});
 }
 
 /* After fork the child traces into its own files: exactly its own allocations

@@ -3,6 +3,7 @@
 #include "sites.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "prefault.h"
@@ -23,11 +24,9 @@ static struct site_table *table_map(uint64_t capacity)
 	return t;
 }
 
-int sites_init(struct sites *s)
+/* A table and empty counters; nothing retired. */
+static void sites_reset(struct sites *s, struct site_table *t)
 {
-	struct site_table *t = table_map(SITES_INITIAL_CAPACITY);
-	if (!t)
-		return THAGTRACE_ENOMEM;
 	store_relaxed(&s->table, t);
 	store_relaxed(&s->retired, NULL);
 	store_relaxed(&s->other.site, 0);
@@ -35,6 +34,14 @@ int sites_init(struct sites *s)
 	store_relaxed(&s->other.bytes, 0);
 	s->other.written_count = 0;
 	s->other.thr[0] = s->other.thr[1] = 0;
+}
+
+int sites_init(struct sites *s)
+{
+	struct site_table *t = table_map(SITES_INITIAL_CAPACITY);
+	if (!t)
+		return THAGTRACE_ENOMEM;
+	sites_reset(s, t);
 	return 0;
 }
 
@@ -54,6 +61,20 @@ void sites_fini(struct sites *s)
 	if (t)
 		munmap(t, t->map_bytes);
 	store_relaxed(&s->table, NULL);
+}
+
+int sites_recycle(struct sites *s)
+{
+	table_unmap_list(exchange_acq_rel(&s->retired, NULL));
+	struct site_table *t = load_relaxed(&s->table);
+	if (t && t->capacity == SITES_INITIAL_CAPACITY) {
+		memset(t->e, 0, t->capacity * sizeof(t->e[0]));
+		t->used = 0;
+		sites_reset(s, t);
+		return 0;
+	}
+	sites_fini(s);
+	return sites_init(s);
 }
 
 /* Place an entry in a table known to have room; owner only. */

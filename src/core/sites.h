@@ -47,6 +47,11 @@ int sites_init(struct sites *s);
 /* Unmap every table; nobody may use `s` any more. */
 void sites_fini(struct sites *s);
 
+/* As sites_fini then sites_init, for a new owner (a recycled handle; nobody else
+ * may use it), but a table of the initial size is emptied and kept, not remapped.
+ * Returns 0 or THAGTRACE_ENOMEM (then no table). */
+int sites_recycle(struct sites *s);
+
 /* Owner slow path: insert `site` (not present) with its first allocation; returns
  * its entry (the "other" entry when it could not be placed). */
 struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size);

@@ -81,30 +81,102 @@ void thread_name(struct thagtrace_thread *t, char out[16])
 	out[15] = '\0';
 }
 
+/*
+ * Handles of ended threads, kept for the next threads to register. Unmapping a
+ * handle interrupts every other core running the program to flush its TLB: a
+ * program that starts threads by the thousand, each living a moment, paid that
+ * twice a thread (handle and call-site table), and mapping them again: 10 000
+ * threads 8 at a time took 6.3 s traced against 1.3 s untraced, 2.3 s with handles
+ * kept (output on tmpfs; bench in docs/performance.md). The writer puts a handle
+ * here after its grace period (thread_recycle); a registering thread takes one
+ * with an atomic exchange, so no two get the same one and a signal handler
+ * registering midway is safe. Bounded: a kept handle holds what its thread
+ * mapped, its ring's pages as far as the thread used them (~56 KiB for a thread
+ * that recorded little, 280 KiB for one that went round its ring).
+ */
+#define POOL_SLOTS 64
+static _Atomic(struct thagtrace_thread *) pool[POOL_SLOTS];
+
+static struct thagtrace_thread *pool_take(size_t total)
+{
+	for (unsigned i = 0; i < POOL_SLOTS; i++) {
+		if (!load_relaxed(&pool[i]))
+			continue;
+		struct thagtrace_thread *t = exchange_acq_rel(&pool[i], NULL);
+		if (!t)
+			continue;
+		if (t->map_bytes == total)
+			return t;
+		thread_destroy(t); /* another session's ring size */
+	}
+	return NULL;
+}
+
+void thread_recycle(struct thagtrace_thread *t)
+{
+	/* Not the session's spare handle; a full pool, or no table, unmaps. */
+	for (unsigned i = 0; !t->files_on_data && i < POOL_SLOTS; i++) {
+		if (load_relaxed(&pool[i]))
+			continue;
+		/* What the writer kept for the thread goes; the table is emptied. */
+		encode_buf_destroy(&t->pending);
+		sink_file_close(&t->events); /* closed by its last pass already */
+		sink_file_close(&t->freq);
+		if (sites_recycle(&t->sites) != 0)
+			break;
+		/* Release: the emptied table and the rest are seen by the taker. Only the
+		 * writer fills slots, so the slot is still empty. */
+		store_release(&pool[i], t);
+		return;
+	}
+	thread_destroy(t);
+}
+
+/* A kept handle as fresh from mmap: zeroed, but for its mapping, its ring's pages
+ * mapped so far and its emptied call-site table. */
+static void handle_reset(struct thagtrace_thread *t, size_t head)
+{
+	size_t total = t->map_bytes;
+	uint64_t mapped = t->ring.fault_mark;
+	struct sites sites;
+	memcpy(&sites, &t->sites, sizeof(sites));
+	memset(t, 0, sizeof(*t));
+	t->map_bytes = total;
+	memcpy(&t->sites, &sites, sizeof(sites));
+	ring_init(&t->ring, (char *)t + head, total - head);
+	ring_fault_init(&t->ring, mapped); /* UINT64_MAX: all mapped, or never ahead */
+}
+
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t head = round_up(sizeof(struct thagtrace_thread), page);
 	size_t ring_bytes = (size_t)tt_cfg.ring_kb * 1024;
 	size_t total = head + ring_bytes;
-	void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		*err = THAGTRACE_ENOMEM;
-		return NULL;
+	struct thagtrace_thread *t = spare ? NULL : pool_take(total);
+	if (t) {
+		handle_reset(t, head);
+	} else {
+		void *p =
+		    mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			*err = THAGTRACE_ENOMEM;
+			return NULL;
+		}
+		t = p; /* zero-filled */
+		ring_init(&t->ring, (char *)p + head, ring_bytes);
+		/* The handle's pages and the ring's first stretch in one call, not a fault
+		 * a page; the rest of the ring as the producer reaches it. */
+		size_t first = ring_bytes < RING_FAULT_FIRST ? ring_bytes : RING_FAULT_FIRST;
+		if (prefault(p, head + first))
+			ring_fault_init(&t->ring, first);
+		if (sites_init(&t->sites) != 0) {
+			munmap(p, total);
+			*err = THAGTRACE_ENOMEM;
+			return NULL;
+		}
+		t->map_bytes = total;
 	}
-	struct thagtrace_thread *t = p; /* zero-filled */
-	ring_init(&t->ring, (char *)p + head, ring_bytes);
-	/* The handle's pages and the ring's first stretch in one call, not a fault a
-	 * page; the rest of the ring as the producer reaches it (ring_fault_ahead). */
-	size_t first = ring_bytes < RING_FAULT_FIRST ? ring_bytes : RING_FAULT_FIRST;
-	if (prefault(p, head + first))
-		ring_fault_init(&t->ring, first);
-	if (sites_init(&t->sites) != 0) {
-		munmap(p, total);
-		*err = THAGTRACE_ENOMEM;
-		return NULL;
-	}
-	t->map_bytes = total;
 	t->generation = generation;
 	t->max_frames = tt_cfg.max_frames;
 	t->events = t->freq = SINK_FILE_NONE;

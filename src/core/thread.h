@@ -183,4 +183,8 @@ void thread_name(struct thagtrace_thread *t, char out[16]);
 /* Unmap a handle; nobody may reference it any more (after a grace period). */
 void thread_destroy(struct thagtrace_thread *t);
 
+/* Writer: as thread_destroy, but keep the handle for a thread yet to register when
+ * there is room (see thread.c). Its files are closed. */
+void thread_recycle(struct thagtrace_thread *t);
+
 #endif /* TT_THREAD_H */

@@ -368,7 +368,7 @@ static void retire(struct thagtrace_thread *list)
 	urcu_memb_synchronize_rcu();
 	while (list) {
 		struct thagtrace_thread *next = list->retire_next;
-		thread_destroy(list);
+		thread_recycle(list);
 		list = next;
 	}
 }

@@ -6,6 +6,8 @@
  *   detached  detached threads, the main thread waits on a counter
  *   many N    N short-lived threads, 8 at a time
  *   stress N  N threads at once, cross-thread frees (every one allocates 2000)
+ *   serial N  N threads one after another, 10 ms apart (time for the writer to take
+ *             each one's handle back, so the next reuses it)
  * Each worker does ALLOCS allocations of 64 bytes from one site. Prints
  * "threads T allocs A" for what ran.
  */
@@ -117,6 +119,13 @@ int main(int argc, char **argv)
 				pthread_create(&th[i], NULL, worker_short, NULL);
 			for (int i = 0; i < k; i++)
 				pthread_join(th[i], NULL);
+		}
+		threads = n;
+	} else if (!strcmp(mode, "serial")) {
+		for (int i = 0; i < n; i++) {
+			pthread_create(&th[0], NULL, worker_detached, NULL);
+			pthread_join(th[0], NULL);
+			usleep(10000);
 		}
 		threads = n;
 	} else if (!strcmp(mode, "stress")) {
