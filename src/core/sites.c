@@ -15,9 +15,10 @@ static struct site_table *table_map(uint64_t capacity)
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	/* Mapped now, in one call: a growing table is filled by the rehash and the
-	 * writer's snapshots read all of it, a fault a page otherwise (prefault.h). */
-	prefault(p, bytes);
+	/* A grown table is filled by the rehash: mapped now, in one call, not a fault
+	 * a page (prefault.h). The first stays as sparse as its thread leaves it. */
+	if (capacity > SITES_INITIAL_CAPACITY)
+		prefault(p, bytes);
 	struct site_table *t = p; /* anonymous memory is zero: every slot empty */
 	t->capacity = capacity;
 	t->map_bytes = bytes;
