@@ -86,8 +86,8 @@ void thread_name(struct thagtrace_thread *t, char out[16])
  * handle interrupts every other core running the program to flush its TLB: a
  * program that starts threads by the thousand, each living a moment, paid that
  * twice a thread (handle and call-site table), and mapping them again: 10 000
- * threads 8 at a time took 6.3 s traced against 1.3 s untraced, 2.3 s with handles
- * kept (output on tmpfs; bench in docs/performance.md). The writer puts a handle
+ * threads 8 at a time took 5.3 s traced against 1.3 s untraced, 1.9 s with handles
+ * kept (bench/thread_churn.sh, output on tmpfs). The writer puts a handle
  * here after its grace period (thread_recycle); a registering thread takes one
  * with an atomic exchange, so no two get the same one and a signal handler
  * registering midway is safe. Bounded: a kept handle holds what its thread
