@@ -127,7 +127,7 @@ Test(ring, wraps_many_times_single_thread)
 /* Resident pages of [p, p + n), by mincore. */
 static unsigned resident(const unsigned char *p, size_t n)
 {
-	unsigned char vec[64];
+	unsigned char vec[512];
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = n / page;
 	cr_assert_leq(pages, sizeof(vec));
 	cr_assert_eq(mincore((void *)p, n, vec), 0);
@@ -181,6 +181,30 @@ Test(ring, maps_its_pages_ahead_of_the_producer_on_the_first_lap_only)
 	cr_assert_eq(resident(buf, cap), cap / page);
 	cr_assert(!c.bad);
 	cr_assert_eq(c.got, seq);
+	munmap(buf, cap);
+	free(r);
+}
+
+/* However large the ring, a stretch is at most RING_FAULT_MAX: no allocation call
+ * waits for megabytes to be mapped. */
+Test(ring, maps_ahead_in_bounded_stretches)
+{
+	const uint64_t cap = 2 * 1024 * 1024;
+	unsigned char *buf =
+	    mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(buf, MAP_FAILED);
+	struct ring *r = aligned_alloc(TT_CACHELINE, sizeof(*r));
+	ring_init(r, buf, cap);
+	if (!prefault(buf, RING_FAULT_FIRST))
+		cr_skip_test("this kernel has no MADV_POPULATE_WRITE");
+	ring_fault_init(r, RING_FAULT_FIRST);
+	uint64_t seq = 0, last = r->fault_mark;
+	while (load_relaxed(&r->head) <= 2 * RING_FAULT_MAX) {
+		cr_assert(produce(r, seq++));
+		cr_assert_leq(r->fault_mark - last, RING_FAULT_MAX);
+		last = r->fault_mark;
+	}
+	cr_assert_eq(r->fault_mark, 3 * RING_FAULT_MAX, "16, 32 ... 256 KiB, then 256 KiB more");
 	munmap(buf, cap);
 	free(r);
 }

@@ -38,8 +38,9 @@ void ring_fault_init(struct ring *r, uint64_t mapped)
 
 /* Doubling stretches: mapping the whole ring at registration would cost every
  * thread the full ring in memory, also a thread that records a dozen events; this
- * keeps it to about twice what the ring has used. On a kernel that cannot, the
- * first call turns it off and the ring faults page by page as before. */
+ * keeps it to about twice what the ring has used. Capped, so that no allocation
+ * call waits long for its stretch however large the ring. On a kernel that cannot,
+ * the first call turns it off and the ring faults page by page as before. */
 void ring_fault_ahead(struct ring *r, uint64_t end)
 {
 	uint64_t mark = r->fault_mark;
@@ -47,7 +48,9 @@ void ring_fault_ahead(struct ring *r, uint64_t end)
 		r->fault_mark = UINT64_MAX;
 		return;
 	}
-	uint64_t stretch = mark > RING_FAULT_FIRST ? mark : RING_FAULT_FIRST;
+	uint64_t stretch = mark < RING_FAULT_FIRST ? RING_FAULT_FIRST
+			   : mark > RING_FAULT_MAX ? RING_FAULT_MAX
+						   : mark;
 	uint64_t to = mark + stretch;
 	if (to < end)
 		to = end;
