@@ -74,9 +74,9 @@ void ring_init(struct ring *r, void *data, uint64_t capacity);
  * written. ring_fault_init says the buffer is such a mapping, page-aligned, its
  * first `mapped` bytes already in: from then on, a record that reaches past what is
  * mapped maps the next stretch (twice the last, up to RING_FAULT_MAX, so a handful
- * of calls over a ring's first lap) with prefault(), on the producer's thread. Once the ring has gone
- * round it costs one compare a reserve. Without the call (ring_init alone), nothing
- * is mapped ahead.
+ * of calls over a ring's first lap) with prefault(), on the producer's thread.
+ * Once the ring has gone round it costs one compare a reserve. Without the call
+ * (ring_init alone), nothing is mapped ahead.
  */
 #define RING_FAULT_FIRST (16u * 1024) /* the first stretch; stretches end on its multiples */
 #define RING_FAULT_MAX	 (256u * 1024) /* the longest: ~0.1 ms in one allocation call */
