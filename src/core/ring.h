@@ -78,7 +78,7 @@ void ring_init(struct ring *r, void *data, uint64_t capacity);
  * Once the ring has gone round it costs one compare a reserve. Without the call
  * (ring_init alone), nothing is mapped ahead.
  */
-#define RING_FAULT_FIRST (16u * 1024) /* the first stretch; stretches end on its multiples */
+#define RING_FAULT_FIRST (16u * 1024)  /* the first stretch; stretches end on its multiples */
 #define RING_FAULT_MAX	 (256u * 1024) /* the longest: ~0.1 ms in one allocation call */
 void ring_fault_init(struct ring *r, uint64_t mapped);
 void ring_fault_ahead(struct ring *r, uint64_t end);
