@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <urcu/rculist.h>
 
+#include "../common/atomic.h"
 #include "thread.h"
 
 struct cds_list_head registry_list = CDS_LIST_HEAD_INIT(registry_list);
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t registry_gen; /* under registry_mutex */
+static uint64_t registry_gen;	  /* under registry_mutex */
+static _Atomic size_t registry_n; /* written under registry_mutex */
 
 void registry_set_session(uint64_t gen)
 {
@@ -24,6 +26,7 @@ int registry_add(struct thagtrace_thread *t, uint64_t gen)
 	pthread_mutex_lock(&registry_mutex);
 	if (gen && gen == registry_gen) {
 		cds_list_add_tail_rcu(&t->node, &registry_list);
+		store_relaxed(&registry_n, load_relaxed(&registry_n) + 1);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&registry_mutex);
@@ -34,7 +37,13 @@ void registry_remove(struct thagtrace_thread *t)
 {
 	pthread_mutex_lock(&registry_mutex);
 	cds_list_del_rcu(&t->node);
+	store_relaxed(&registry_n, load_relaxed(&registry_n) - 1);
 	pthread_mutex_unlock(&registry_mutex);
+}
+
+size_t registry_count(void)
+{
+	return load_relaxed(&registry_n);
 }
 
 void registry_fork_lock(void)
@@ -53,6 +62,7 @@ void registry_fork_child_discard(void)
 	cds_list_for_each_safe(pos, next, &registry_list)
 	    thread_destroy(caa_container_of(pos, struct thagtrace_thread, node));
 	CDS_INIT_LIST_HEAD(&registry_list);
+	store_relaxed(&registry_n, 0);
 	registry_gen = 0;
 	pthread_mutex_unlock(&registry_mutex);
 }

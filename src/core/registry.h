@@ -7,6 +7,7 @@
 #ifndef TT_REGISTRY_H
 #define TT_REGISTRY_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <urcu/list.h>
 
@@ -24,6 +25,9 @@ int registry_add(struct thagtrace_thread *t, uint64_t gen);
 
 /* Writer: unlink a handle; free it only after urcu_memb_synchronize_rcu(). */
 void registry_remove(struct thagtrace_thread *t);
+
+/* Handles in the list now (a snapshot). */
+size_t registry_count(void);
 
 /* fork: hold the mutex across it (registry_fork_lock in prepare, _unlock in the
  * parent); in the child, unmap the parent's handles (their events are the

@@ -70,7 +70,7 @@ int sites_recycle(struct sites *s)
 	struct site_table *t = load_relaxed(&s->table);
 	if (t && t->capacity == SITES_INITIAL_CAPACITY) {
 		memset(t->e, 0, t->capacity * sizeof(t->e[0]));
-		t->used = 0;
+		store_relaxed(&t->used, 0);
 		sites_reset(s, t);
 		return 0;
 	}
@@ -93,7 +93,7 @@ static struct site_entry *table_place(struct site_table *t, uint64_t site, uint6
 	t->e[i].thr[1] = thr[1];
 	/* Pairs with the reader's load_acquire(&site) in sites_snapshot. */
 	store_release(&t->e[i].site, site);
-	t->used++;
+	store_relaxed(&t->used, load_relaxed(&t->used) + 1); /* only we write it */
 	return &t->e[i];
 }
 
@@ -124,11 +124,11 @@ static void table_grow(struct sites *s, struct site_table *old)
 struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size)
 {
 	struct site_table *t = load_relaxed(&s->table);
-	if (site && t->used + 1 > t->capacity * 3 / 4) {
+	if (site && load_relaxed(&t->used) + 1 > t->capacity * 3 / 4) {
 		table_grow(s, t);
 		t = load_relaxed(&s->table);
 	}
-	if (!site || t->used + 1 > t->capacity * 7 / 8) {
+	if (!site || load_relaxed(&t->used) + 1 > t->capacity * 7 / 8) {
 		counter_add_single_writer(&s->other.count, 1);
 		counter_add_single_writer(&s->other.bytes, size);
 		return &s->other;

@@ -26,8 +26,8 @@ struct site_entry {
 };
 
 struct site_table {
-	uint64_t capacity; /* entries, power of two */
-	uint64_t used;	   /* owner-private */
+	uint64_t capacity;     /* entries, power of two */
+	_Atomic uint64_t used; /* owner writes (relaxed); the writer reads whether 0 */
 	size_t map_bytes;
 	struct site_table *retired_next;
 	struct site_entry e[];
@@ -100,7 +100,8 @@ static inline struct site_entry *sites_add(struct sites *s, uint64_t site, uint6
  * writer's pass: it looks at the table's fill, not its entries. */
 static inline bool sites_changed(struct sites *s)
 {
-	return load_acquire(&s->table)->used != 0 || load_relaxed(&s->other.count) != 0;
+	return load_relaxed(&load_acquire(&s->table)->used) != 0 ||
+	       load_relaxed(&s->other.count) != 0;
 }
 
 /* Reader callback for each site whose count changed since the last snapshot. */

@@ -389,13 +389,11 @@ static void pass(bool final)
 		w.last_reclaim_ns = now;
 	struct thagtrace_thread *retired = NULL;
 	struct cds_list_head *pos;
-	size_t nthreads = 0;
-	urcu_memb_read_lock();
 	/* This pass's share of GATHER_BUDGET for each thread, from the threads there
 	 * now: counted at the end of the pass before, the share of a pass that first
 	 * sees many new threads would give each a buffer of its own for nothing. */
-	cds_list_for_each_rcu (pos, &registry_list)
-		nthreads++;
+	size_t nthreads = registry_count();
+	urcu_memb_read_lock();
 	size_t share = GATHER_BUDGET / (nthreads ? nthreads : 1);
 	w.gather = share > GATHER_MAX ? GATHER_MAX : share < GATHER_MIN ? 0 : share;
 	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
