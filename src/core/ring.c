@@ -43,11 +43,7 @@ void ring_fault_init(struct ring *r, uint64_t mapped)
  * the first call turns it off and the ring faults page by page as before. */
 void ring_fault_ahead(struct ring *r, uint64_t end)
 {
-	uint64_t mark = r->fault_mark;
-	if (mark >= r->capacity) {
-		r->fault_mark = UINT64_MAX;
-		return;
-	}
+	uint64_t mark = r->fault_mark; /* below the capacity: else UINT64_MAX */
 	uint64_t stretch = mark < RING_FAULT_FIRST ? RING_FAULT_FIRST
 			   : mark > RING_FAULT_MAX ? RING_FAULT_MAX
 						   : mark;

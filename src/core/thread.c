@@ -114,22 +114,25 @@ static struct thagtrace_thread *pool_take(size_t total)
 
 void thread_recycle(struct thagtrace_thread *t)
 {
+	unsigned i = 0;
+	while (i < POOL_SLOTS && load_relaxed(&pool[i]))
+		i++;
 	/* Not the session's spare handle; a full pool, or no table, unmaps. */
-	for (unsigned i = 0; !t->files_on_data && i < POOL_SLOTS; i++) {
-		if (load_relaxed(&pool[i]))
-			continue;
-		/* What the writer kept for the thread goes; the table is emptied. */
-		encode_buf_destroy(&t->pending);
-		sink_file_close(&t->events); /* closed by its last pass already */
-		sink_file_close(&t->freq);
-		if (sites_recycle(&t->sites) != 0)
-			break;
-		/* Release: the emptied table and the rest are seen by the taker. Only the
-		 * writer fills slots, so the slot is still empty. */
-		store_release(&pool[i], t);
+	if (i == POOL_SLOTS || t->files_on_data) {
+		thread_destroy(t);
 		return;
 	}
-	thread_destroy(t);
+	/* What the writer kept for the thread goes; the table is emptied. */
+	encode_buf_destroy(&t->pending);
+	sink_file_close(&t->events); /* closed by its last pass already */
+	sink_file_close(&t->freq);
+	if (sites_recycle(&t->sites) != 0) {
+		thread_destroy(t);
+		return;
+	}
+	/* Release: the emptied table and the rest are seen by the taker. Only the
+	 * writer fills slots, so slot i is still empty. */
+	store_release(&pool[i], t);
 }
 
 /* A kept handle as fresh from mmap: zeroed, but for its mapping, its ring's pages

@@ -576,7 +576,6 @@ int writer_start(const struct thagtrace_config *cfg)
 	}
 	encode_buf_init(&w.sb);
 	encode_into(&w.sb);
-	w.gather = GATHER_MAX;
 	w.gather_age_ns = w.flush_ns * 10 < GATHER_AGE_NS ? w.flush_ns * 10 : GATHER_AGE_NS;
 
 	rc = create_meta();
