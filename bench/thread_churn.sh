@@ -10,12 +10,13 @@
 # The output directory's file system matters: on ext4 that has just deleted many
 # thousands of files (as these benchmarks do), creating a file costs ~10x what it
 # costs on a fresh directory, and file creation then dominates. DIR defaults to
-# /dev/shm (tmpfs), where what the tracer itself costs shows.
+# /dev/shm (tmpfs; $TMPDIR or /tmp where there is none), where what the tracer
+# itself costs shows.
 #
 # usage: bench/thread_churn.sh [-n THREADS] [-r ROUNDS] [-d DIR] [LIB...]
 #        (LIB: build/libthagtrace.so when none is given)
 set -u
-threads=10000 rounds=5 dir=/dev/shm
+threads=10000 rounds=5 dir=
 while getopts n:r:d: o; do
 	case $o in
 	n) threads=$OPTARG ;;
@@ -29,7 +30,13 @@ libs=("$@")
 [ ${#libs[@]} -eq 0 ] && libs=(build/libthagtrace.so)
 victim=$(dirname "$0")/../build/tests/victims/victim_threads
 [ -x "$victim" ] || { echo "no $victim: build first (meson compile -C build)" >&2; exit 1; }
-[ -d "$dir" ] || dir=${TMPDIR:-/tmp}
+if [ -z "$dir" ]; then
+	dir=/dev/shm
+	[ -d "$dir" ] || dir=${TMPDIR:-/tmp}
+elif [ ! -d "$dir" ]; then
+	echo "thread_churn.sh: -d $dir: no such directory" >&2
+	exit 2
+fi
 work=$(mktemp -d "$dir/churn.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
