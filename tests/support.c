@@ -117,6 +117,9 @@ static void read_file(const char *path, struct support_dir *out)
 	int rc;
 	while ((rc = tt_decoder_next(dec, &r)) > 0) {
 		switch (r.tag) {
+		case TT_REC_NAME:
+			snprintf(t->name, sizeof(t->name), "%s", r.name.name);
+			break;
 		case TT_REC_THREAD:
 			snprintf(t->name, sizeof(t->name), "%s", r.thread.name);
 			if (r.thread.tid != tid || r.thread.pid != pid)

@@ -139,7 +139,8 @@ struct tally {
 	int nfns;
 	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
-	unsigned named;	    /* THREAD records named "tt-worker" */
+	unsigned named;	    /* .bin files whose thread's last name is "tt-worker" */
+	unsigned renames;   /* NAME records */
 	unsigned max_depth; /* deepest stack recorded */
 	unsigned over_2000; /* .freq files counting over 2000 calls of one site */
 	struct event *ev;
@@ -218,6 +219,7 @@ static void tally_file(const char *path, void *ctx)
 	t->files++;
 	uint64_t sites[4096], counts[4096], bytes[4096];
 	size_t nsites = 0;
+	char name[32] = ""; /* the thread's last name: THREAD, then any NAME */
 	struct tt_record r;
 	int rc;
 	while ((rc = tt_decoder_next(d, &r)) > 0) {
@@ -244,10 +246,13 @@ static void tally_file(const char *path, void *ctx)
 			t->dropped += r.end.dropped;
 		} else if (r.tag == TT_REC_THREAD) {
 			t->threads++;
-			if (!strcmp(r.thread.name, "tt-worker"))
-				t->named++;
+			snprintf(name, sizeof(name), "%s", r.thread.name);
+		} else if (r.tag == TT_REC_NAME) { /* renamed after its file opened */
+			snprintf(name, sizeof(name), "%s", r.name.name);
+			t->renames++;
 		}
 	}
+	t->named += !strcmp(name, "tt-worker");
 	if (rc < 0 && !t->errors++)
 		snprintf(t->error, sizeof(t->error), "%s: %s", path, tt_decoder_error(d));
 	tt_decoder_destroy(d);
@@ -435,6 +440,15 @@ Test(preload, threads_ending_with_pthread_exit)
 {
 	unsigned named = threads_test("exit", NULL, 16, &(unsigned){0});
 	cr_assert_eq(named, 16, "%u of 16 thread files carry the name the thread gave itself",
+		     named);
+}
+
+/* Those workers name themselves only once their files exist (the writer opened them
+ * for their first events): the new name follows in a NAME record. */
+Test(preload, threads_renamed_after_their_files_opened)
+{
+	unsigned named = threads_test("rename", NULL, 4, &(unsigned){0});
+	cr_assert_eq(named, 4, "%u of 4 thread files end with the name the thread gave itself",
 		     named);
 }
 

@@ -73,6 +73,7 @@ const char *tt_record_tag_name(unsigned tag)
 	    [TT_REC_PROCESS_END] = "process-end",
 	    [TT_REC_CLOCK] = "clock",
 	    [TT_REC_PROB] = "prob",
+	    [TT_REC_NAME] = "name",
 	};
 	return tag <= TT_REC_TAG_MAX && names[tag] ? names[tag] : "unknown";
 }
@@ -286,6 +287,18 @@ static bool get_u64(const msgpack_object *o, uint64_t *v)
 	return true;
 }
 
+/* A string field into d->name, cut to fit; false when it is not a string. */
+static bool get_name(struct tt_decoder *d, const msgpack_object *o)
+{
+	if (o->type != MSGPACK_OBJECT_STR)
+		return false;
+	size_t n = o->via.str.size < sizeof(d->name) - 1 ? o->via.str.size : sizeof(d->name) - 1;
+	if (n) /* msgpack-c gives an empty string a NULL pointer */
+		memcpy(d->name, o->via.str.ptr, n);
+	d->name[n] = '\0';
+	return true;
+}
+
 static bool get_i64(const msgpack_object *o, int64_t *v)
 {
 	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
@@ -396,13 +409,8 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		if (!get_i64(&f[2], &s) || s < 0 || s > INT32_MAX)
 			return bad_field(d, tag, 2, "a thread id");
 		rec->thread.tid = (int32_t)s;
-		if (f[3].type != MSGPACK_OBJECT_STR)
+		if (!get_name(d, &f[3]))
 			return bad_field(d, tag, 3, "a string");
-		size_t n = f[3].via.str.size < sizeof(d->name) - 1 ? f[3].via.str.size
-								   : sizeof(d->name) - 1;
-		if (n) /* msgpack-c gives an empty string a NULL pointer */
-			memcpy(d->name, f[3].via.str.ptr, n);
-		d->name[n] = '\0';
 		rec->thread.name = d->name;
 		FIELD_U64(4, &rec->thread.start);
 		d->last_ts = rec->thread.start;
@@ -462,6 +470,11 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		break;
 	case TT_REC_PROB:
 		return define_prob(d, f);
+	case TT_REC_NAME:
+		if (!get_name(d, &f[1]))
+			return bad_field(d, tag, 1, "a string");
+		rec->name.name = d->name;
+		break;
 	case TT_REC_DROPS:
 		FIELD_U64(1, &rec->drops.emitted);
 		FIELD_U64(2, &rec->drops.dropped);

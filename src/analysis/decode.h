@@ -29,6 +29,9 @@ struct tt_record {
 			uint64_t start;	  /* ticks */
 		} thread;
 		struct {
+			const char *name; /* NUL-terminated; valid until the next call */
+		} name;
+		struct {
 			uint32_t id, flags;
 			unsigned nframes;
 			const uint64_t *frames; /* leaf first; valid until the next call */

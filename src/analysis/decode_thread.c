@@ -249,7 +249,7 @@ static void decode_batch(struct stream *s, struct dthread_batch *b)
 			/* The merge reads only these (merge.c, fill). */
 			if (rec->tag != TT_REC_ALLOC && rec->tag != TT_REC_FREE &&
 			    rec->tag != TT_REC_STACK && rec->tag != TT_REC_DROPS &&
-			    rec->tag != TT_REC_END)
+			    rec->tag != TT_REC_END && rec->tag != TT_REC_NAME)
 				continue;
 		}
 		struct tt_record *out = &b->rec[b->n];

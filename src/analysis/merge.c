@@ -460,6 +460,11 @@ static int fill(struct run *r, struct cursor *c)
 			ts->dropped = rec->drops.dropped;
 			ts->dropped_bytes = rec->drops.dropped_bytes;
 			break;
+		case TT_REC_NAME: { /* the thread renamed itself: its last name */
+			struct tt_thread *th = &r->p->trace->threads[c->thread];
+			snprintf(th->name, sizeof(th->name), "%s", rec->name.name);
+			break;
+		}
 		case TT_REC_END:
 			ts->has_end = true;
 			ts->emitted = rec->end.emitted;

@@ -28,6 +28,9 @@ static void print_record(const struct tt_record *r)
 		printf(" pid=%d tid=%d name=\"%s\" start=%" PRIu64, r->thread.pid, r->thread.tid,
 		       r->thread.name, r->thread.start);
 		break;
+	case TT_REC_NAME:
+		printf(" name=\"%s\"", r->name.name);
+		break;
 	case TT_REC_STACK:
 		printf(" id=%u flags=%u frames=", r->stack.id, r->stack.flags);
 		for (unsigned i = 0; i < r->stack.nframes; i++)

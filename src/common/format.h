@@ -62,7 +62,10 @@ enum tt_record_tag {
 	/* .bin, v2: [13, k, probability] defines probability number k (1, 2, ... in
 	 * the order of the file) for the ALLOC records after it. */
 	TT_REC_PROB = 13,
-	TT_REC_TAG_MAX = 13,
+	/* .bin: [14, name] the thread renamed itself after its THREAD record went out;
+	 * the last one holds its name. */
+	TT_REC_NAME = 14,
+	TT_REC_TAG_MAX = 14,
 };
 
 /*
@@ -86,7 +89,7 @@ static inline unsigned tt_record_min_fields(unsigned tag)
 	    [TT_REC_FREE] = 3,	  [TT_REC_DROPS] = 4,	    [TT_REC_END] = 5,
 	    [TT_REC_SITE] = 4,	  [TT_REC_SNAPSHOT] = 3,    [TT_REC_PROCESS] = 2,
 	    [TT_REC_MODULES] = 3, [TT_REC_PROCESS_END] = 2, [TT_REC_CLOCK] = 4,
-	    [TT_REC_PROB] = 3,
+	    [TT_REC_PROB] = 3,	  [TT_REC_NAME] = 2,
 	};
 	return tag <= TT_REC_TAG_MAX ? n[tag] : 0;
 }

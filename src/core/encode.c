@@ -178,6 +178,13 @@ void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *nam
 	msgpack_pack_uint64(pk, start_ticks);
 }
 
+void encode_name(msgpack_packer *pk, const char *name)
+{
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_uint8(pk, TT_REC_NAME);
+	encode_str(pk, name);
+}
+
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n)
 {

@@ -34,6 +34,7 @@ static inline void encode_buf_clear(struct encode_buf *b)
 
 void encode_thread(msgpack_packer *pk, int32_t pid, int32_t tid, const char *name,
 		   uint64_t start_ticks);
+void encode_name(msgpack_packer *pk, const char *name);
 void encode_stack(msgpack_packer *pk, uint32_t id, uint32_t flags, const uint64_t *frames,
 		  unsigned n);
 /*

@@ -66,11 +66,12 @@ void thread_rename(struct thagtrace_thread *t, const char *name)
 	store_release(&t->name_seq, s + 2);
 }
 
-void thread_name(struct thagtrace_thread *t, char out[16])
+uint32_t thread_name(struct thagtrace_thread *t, char out[16])
 {
 	uint64_t w[2];
+	uint32_t s = 1;
 	for (int tries = 0; tries < 100; tries++) {
-		uint32_t s = load_acquire(&t->name_seq);
+		s = load_acquire(&t->name_seq);
 		w[0] = load_relaxed(&t->name_w[0]);
 		w[1] = load_relaxed(&t->name_w[1]);
 		atomic_thread_fence(memory_order_acquire);
@@ -79,6 +80,7 @@ void thread_name(struct thagtrace_thread *t, char out[16])
 	}
 	memcpy(out, w, 16);
 	out[15] = '\0';
+	return s;
 }
 
 /*

@@ -88,6 +88,7 @@ struct thagtrace_thread {
 	struct sink_file events, freq; /* fd -1 until the writer opens them */
 	uint64_t drops_written;	       /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
+	uint32_t name_seq_written; /* name_seq of the name last written (THREAD or NAME) */
 
 	/* Identity: set at register, read-only after. */
 	int32_t pid, tid;
@@ -177,8 +178,9 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 /* Owner: the thread's new name (at most 15 bytes are kept). */
 void thread_rename(struct thagtrace_thread *t, const char *name);
 
-/* Any thread: the handle's current name, NUL-terminated, into out[16]. */
-void thread_name(struct thagtrace_thread *t, char out[16]);
+/* Any thread: the handle's current name, NUL-terminated, into out[16]; returns
+ * the name_seq it was read at (odd: a rename never seen finished, out may be torn). */
+uint32_t thread_name(struct thagtrace_thread *t, char out[16]);
 
 /* Unmap a handle; nobody may reference it any more (after a grace period). */
 void thread_destroy(struct thagtrace_thread *t);

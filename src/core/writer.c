@@ -225,7 +225,7 @@ static void open_files(struct thagtrace_thread *t)
 			return;
 		}
 		char tname[16];
-		thread_name(t, tname);
+		t->name_seq_written = thread_name(t, tname);
 		if (!t->name_given && t->tid)
 			read_comm(t, tname);
 		encode_events_init(&t->enc, t->start_ticks);
@@ -275,6 +275,20 @@ static void visit_site(uint64_t site, uint64_t count, uint64_t bytes, void *arg)
 		encode_site(&w.pk, site, count, bytes);
 }
 
+/* A thread that renamed itself since its name was last written (its files may open
+ * before it names itself): a NAME record. */
+static void note_rename(struct thagtrace_thread *t)
+{
+	if (load_acquire(&t->name_seq) == t->name_seq_written)
+		return;
+	char tname[16];
+	uint32_t s = thread_name(t, tname);
+	if (s & 1)
+		return; /* mid-rename: the next pass */
+	encode_name(&w.pk, tname);
+	t->name_seq_written = s;
+}
+
 /*
  * One thread's share of a pass. `closing`: the thread unregistered or the session
  * ends, so its ring is quiescent: drain it to the end, write the final counters and
@@ -316,6 +330,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 
 	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
 	if (!w.failed && t->events.fd >= 0) {
+		note_rename(t);
 		if (dropped != t->drops_written || (closing && emitted != t->emitted_written)) {
 			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes));
 			t->drops_written = dropped;

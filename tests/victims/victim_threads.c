@@ -2,6 +2,7 @@
 /*
  * Victim: threads ending every way. usage: victim_threads MODE [N]
  *   exit      threads end with pthread_exit
+ *   rename    4 threads name themselves once their .bin exists in $THAGTRACE_OUT
  *   cancel    threads are cancelled while allocating
  *   detached  detached threads, the main thread waits on a counter
  *   many N    N short-lived threads, 8 at a time
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ALLOCS 2000
@@ -45,6 +47,23 @@ static void *worker_exit(void *arg)
 	pthread_setname_np(pthread_self(), "tt-worker"); /* after its registration */
 	release(allocate(ALLOCS), ALLOCS);
 	pthread_exit(NULL);
+}
+
+static void *worker_rename(void *arg)
+{
+	(void)arg;
+	release(allocate(ALLOCS), ALLOCS);
+	/* Wait (5 s at most) for the writer to have written this thread's first frame,
+	 * its THREAD record in it, past the 24-byte file header. */
+	char path[4096];
+	const char *dir = getenv("THAGTRACE_OUT");
+	snprintf(path, sizeof(path), "%s/%d-%d.bin", dir ? dir : ".", (int)getpid(), gettid());
+	struct stat st;
+	for (int i = 0; i < 5000 && (stat(path, &st) != 0 || st.st_size <= 24); i++)
+		usleep(1000);
+	pthread_setname_np(pthread_self(), "tt-worker");
+	release(allocate(ALLOCS), ALLOCS);
+	return NULL;
 }
 
 static void *worker_cancel(void *arg)
@@ -102,6 +121,12 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 16; i++)
 			pthread_join(th[i], NULL);
 		threads = 16;
+	} else if (!strcmp(mode, "rename")) {
+		for (int i = 0; i < 4; i++)
+			pthread_create(&th[i], NULL, worker_rename, NULL);
+		for (int i = 0; i < 4; i++)
+			pthread_join(th[i], NULL);
+		threads = 4;
 	} else if (!strcmp(mode, "detached")) {
 		pthread_attr_t a;
 		pthread_attr_init(&a);
