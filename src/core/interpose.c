@@ -50,7 +50,8 @@ static _Atomic size_t boot_used;
 
 struct boot_hdr {
 	size_t size;
-	size_t pad;
+	size_t mark; /* BLOCKTAG_MARK: a free with tags takes its slow path, which
+		      * knows the arena (the word is never a valid tag) */
 };
 
 /* One compare: p - arena wraps around to a huge value below the arena. */
@@ -68,6 +69,7 @@ static void *boot_alloc(size_t n)
 		return NULL;
 	struct boot_hdr *h = (struct boot_hdr *)(boot_arena + at);
 	h->size = n;
+	h->mark = BLOCKTAG_MARK;
 	return h + 1; /* static storage: already zero, as calloc needs */
 }
 
@@ -476,25 +478,36 @@ static inline __attribute__((always_inline)) void *alloc_end(struct alloc_ticket
 
 /*
  * The body of every allocation wrapper that returns its block: REAL(want) is the
- * real call for `want` bytes. Decided first (with tags), or allocated first and
- * then counted (without).
+ * real call for `want` bytes, `site` the call site and `fp` the frame whose return
+ * address it is. Decided first (with tags), or allocated first and then counted
+ * (without).
  */
-#define TRACED_ALLOC(n, align, REAL)                                                               \
+#define TRACED_ALLOC_AT(n, align, REAL, site, fp)                                                  \
 	do {                                                                                       \
 		struct alloc_ticket k_;                                                            \
-		switch (alloc_begin(&k_, (n), (align), CALL_SITE)) {                               \
+		switch (alloc_begin(&k_, (n), (align), (site))) {                                  \
 		case BEGIN_PLAIN:                                                                  \
-			return plain_end(REAL(n), (n), CALL_SITE);                                 \
+			return plain_end(REAL(n), (n), (site));                                    \
 		case BEGIN_TICKET:                                                                 \
-			return alloc_end(&k_, REAL((n) + k_.pad), FRAME);                          \
+			return alloc_end(&k_, REAL((n) + k_.pad), (fp));                           \
 		default:                                                                           \
 			break;                                                                     \
 		}                                                                                  \
 		void *p_ = REAL(n);                                                                \
 		if (likely(p_ != NULL))                                                            \
-			on_alloc(p_, (n), CALL_SITE, FRAME);                                       \
+			on_alloc(p_, (n), (site), (fp));                                           \
 		return p_;                                                                         \
 	} while (0)
+
+#define TRACED_ALLOC(n, align, REAL) TRACED_ALLOC_AT(n, align, REAL, CALL_SITE, FRAME)
+
+/* A result through an empty asm: the call that made it is not a tail call, so the
+ * caller's frame, passed as `fp`, is still there while the callee walks from it. */
+static inline __attribute__((always_inline)) void *kept_frame(void *p)
+{
+	__asm__ volatile("" : "+r"(p));
+	return p;
+}
 
 /*
  * A free of p stamped `ts` (before its real call, so no reuse of p's address can be
@@ -577,26 +590,62 @@ static inline __attribute__((always_inline)) void *on_free(void *p)
 
 #define REAL_MALLOC(want) real.malloc(want)
 
-EXPORT void *malloc(size_t n)
+/* malloc's sampled block (its count and draw done): allocated padded and recorded. */
+static __attribute__((noinline)) void *malloc_sampled(struct thagtrace_thread *t, size_t n,
+						      uintptr_t site, double p, uintptr_t fp)
 {
-	TRACED_ALLOC(n, 0, REAL_MALLOC);
+	struct alloc_ticket k;
+	ticket_sampled(&k, t, n, 0, site, p);
+	return alloc_end(&k, real.malloc(n + k.pad), fp);
 }
 
-/* free's uncommon cases, whole: a block that may be tagged, or a gate to look at. */
+/* malloc in any other state (no tags, no live handle, a guard, a new site, ...). */
+static __attribute__((noinline)) void *malloc_other(size_t n, uintptr_t site, uintptr_t fp)
+{
+	TRACED_ALLOC_AT(n, 0, REAL_MALLOC, site, fp);
+}
+
+/*
+ * The common case inline: a live handle, tags, a known site, not sampled. It keeps
+ * n and the site across the real call (to take the count back should it fail) and
+ * nothing else, so it saves two registers, not the six the whole body needs.
+ */
+EXPORT void *malloc(size_t n)
+{
+	struct thagtrace_thread *t = tt_self;
+	double p;
+	if (likely(load_acquire(&tags_new)) &&
+	    likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
+	    likely(record_decide_fast(t, n, CALL_SITE, &p))) {
+		if (likely(p == 0.0))
+			return plain_end(real.malloc(n), n, CALL_SITE);
+		return kept_frame(malloc_sampled(t, n, CALL_SITE, p, FRAME));
+	}
+	return kept_frame(malloc_other(n, CALL_SITE, FRAME));
+}
+
+/* free's uncommon cases, whole: the bootstrap arena, NULL, a block that may be
+ * tagged, or a gate to look at. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
+	if (unlikely(in_boot(p)))
+		return;
 	real.free(on_free(p));
 }
 
 EXPORT void free(void *p)
 {
+	/* The common case in a few loads and a tail call, no frame: bit 3 clear below
+	 * p (no tag, and not the bootstrap arena, whose blocks have it set), no gate
+	 * open. */
+	if (likely(load_acquire(&tags_read))) {
+		if (likely(p != NULL) && likely(!(blocktag_word(p) & BLOCKTAG_MARK)) &&
+		    likely(load_relaxed(&freeset_gate) == NULL))
+			return real.free(p);
+		return free_slow(p);
+	}
 	if (unlikely(in_boot(p)))
 		return;
-	/* The common case in a few loads and a tail call, no frame: bit 3 clear below
-	 * p (no tag), no gate open. */
-	if (likely(load_acquire(&tags_read)) && likely(p != NULL) &&
-	    unlikely(blocktag_word(p) & BLOCKTAG_MARK))
-		return free_slow(p);
 	if (unlikely(load_relaxed(&freeset_gate) != NULL))
 		return free_slow(p);
 	real.free(p);

@@ -126,9 +126,8 @@ record_count_draw(struct thagtrace_thread *t, uint64_t size, uintptr_t site, dou
 	}
 	uint64_t count = sites_count(e, size);
 	const struct sampler_params *sp = &tt_sampling;
-	if (__builtin_expect(sp->mode != THAGTRACE_SAMPLE_TIERED || size >= sp->large ||
-				 (count & 63) == 0 || size < sp->min_size,
-			     0)) {
+	/* Not tiered, the large tier, below the minimum size, or a refresh. */
+	if (__builtin_expect(size - sp->fast_lo >= sp->fast_span || (count & 63) == 0, 0)) {
 		*p = record_decide_rare(t, e, size);
 	} else {
 		uint64_t thr = e->thr[size >= sp->medium];

@@ -12,6 +12,10 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
 	sp->large = cfg->tier_large_bytes;
 	sp->medium = cfg->tier_medium_bytes;
 	sp->min_size = cfg->min_size;
+	sp->fast_lo = sp->min_size;
+	sp->fast_span = sp->mode == THAGTRACE_SAMPLE_TIERED && sp->large > sp->min_size
+			    ? sp->large - sp->min_size
+			    : 0;
 	const double rate[2] = {cfg->rate_small, cfg->rate_medium};
 	sp->threshold = cfg->boost_threshold;
 	double cap = (double)cfg->boost_threshold * cfg->boost_max;
@@ -47,8 +51,6 @@ void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t s
 	uint64_t x = seed ? seed : tt_now_ns() ^ (uint64_t)(uintptr_t)s;
 	x ^= tid * 0xD6E8FEB86659FD93ull;
 	s->rng = splitmix64(&x);
-	if (!s->rng)
-		s->rng = 1;
 	s->poisson_left = sp->poisson_mean > 0 ? next_gap(s, sp) : 0;
 }
 

@@ -31,7 +31,7 @@
 #include "thagtrace.h"
 
 struct sampler {
-	uint64_t rng;	     /* xorshift64* state, never 0 */
+	uint64_t rng;	     /* wyrand state (a Weyl sequence) */
 	double poisson_left; /* bytes until the next Poisson point */
 };
 
@@ -40,6 +40,9 @@ struct sampler_params {
 	uint32_t mode;
 	uint64_t large, medium;
 	uint64_t min_size; /* smaller allocations are counted, never recorded */
+	/* The hot path's one range test: a tiered size in [min_size, large) is
+	 * `size - fast_lo < fast_span`; any other mode has fast_span 0. */
+	uint64_t fast_lo, fast_span;
 	/* Per tier (0 small, 1 medium): thr at counts up to the boost threshold, and
 	 * thr per call above it (thr(count) = per_count * min(count, cap_count)). A
 	 * base of 1 sets always[tier]. */
@@ -55,15 +58,15 @@ void sampler_params_init(struct sampler_params *sp, const struct thagtrace_confi
  * with the thread id so threads draw independently. */
 void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t seed, uint64_t tid);
 
-/* 64 uniform random bits (xorshift64*). */
+/* 64 uniform random bits: wyrand (Wang Yi's wyhash generator, as Go's runtime and
+ * Zig use it): a Weyl sequence mixed by one 64x64->128 multiply. It passes
+ * BigCrush and PractRand, every state is valid, and a draw is an add, a multiply
+ * and two xors, with no dependency chain through the state but the add. */
 static inline uint64_t sampler_bits(struct sampler *s)
 {
-	uint64_t x = s->rng;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	s->rng = x;
-	return x * 0x2545F4914F6CDD1Dull;
+	uint64_t x = s->rng += 0xA0761D6478BD642Full;
+	unsigned __int128 m = (unsigned __int128)x * (x ^ 0xE7037ED1A0B428DBull);
+	return (uint64_t)(m >> 64) ^ (uint64_t)m;
 }
 
 /* Uniform double in [0, 1). */

@@ -21,14 +21,24 @@ static struct site_table *table_map(uint64_t capacity)
 		prefault(p, bytes);
 	struct site_table *t = p; /* anonymous memory is zero: every slot empty */
 	t->capacity = capacity;
+	t->shift = 64u - (unsigned)__builtin_ctzll(capacity);
 	t->map_bytes = bytes;
 	return t;
+}
+
+/* Owner: t is the current table (published by the caller). */
+static void use_table(struct sites *s, struct site_table *t)
+{
+	s->e = t->e;
+	s->mask = t->capacity - 1;
+	s->shift = t->shift;
 }
 
 /* A table and empty counters; nothing retired. */
 static void sites_reset(struct sites *s, struct site_table *t)
 {
 	store_relaxed(&s->table, t);
+	use_table(s, t);
 	store_relaxed(&s->retired, NULL);
 	store_relaxed(&s->other.site, 0);
 	store_relaxed(&s->other.count, 0);
@@ -83,7 +93,7 @@ static struct site_entry *table_place(struct site_table *t, uint64_t site, uint6
 				      uint64_t bytes, uint64_t written, const uint64_t thr[2])
 {
 	uint64_t mask = t->capacity - 1;
-	uint64_t i = sites_hash(site) & mask;
+	uint64_t i = sites_slot(t, site);
 	while (load_relaxed(&t->e[i].site))
 		i = (i + 1) & mask;
 	store_relaxed(&t->e[i].count, count);
@@ -114,6 +124,7 @@ static void table_grow(struct sites *s, struct site_table *old)
 	/* Pairs with load_acquire(&table) in sites_snapshot: the copied entries are
 	 * visible before the new table is. */
 	store_release(&s->table, t);
+	use_table(s, t);
 	struct site_table *head = load_relaxed(&s->retired);
 	do {
 		old->retired_next = head;

@@ -23,10 +23,12 @@ struct site_entry {
 	_Atomic uint64_t bytes;
 	uint64_t written_count; /* reader-private: count at the last snapshot */
 	uint64_t thr[2];	/* owner-private: the sampler's cached thresholds */
-};
+	uint64_t spare[2];
+} __attribute__((aligned(64))); /* one cache line an entry, never two */
 
 struct site_table {
-	uint64_t capacity;     /* entries, power of two */
+	uint64_t capacity;     /* entries, power of two: 2^(64 - shift) */
+	unsigned shift;	       /* a site's first slot: its hash's top bits */
 	_Atomic uint64_t used; /* owner writes (relaxed); the writer reads whether 0 */
 	size_t map_bytes;
 	struct site_table *retired_next;
@@ -36,7 +38,12 @@ struct site_table {
 struct sites {
 	_Atomic(struct site_table *) table;   /* owner store_release; reader load_acquire */
 	_Atomic(struct site_table *) retired; /* owner pushes (CAS), reader takes (exchange) */
-	struct site_entry other;	      /* site 0, or the table full: unattributed */
+	/* Owner-private copies of the current table's entries, shift and capacity - 1:
+	 * a lookup reads them from the handle, not from the table's header line. */
+	struct site_entry *e;
+	uint64_t mask;
+	unsigned shift;
+	struct site_entry other; /* site 0, or the table full: unattributed */
 };
 
 #define SITES_INITIAL_CAPACITY 256u
@@ -56,20 +63,26 @@ int sites_recycle(struct sites *s);
  * its entry (the "other" entry when it could not be placed). */
 struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size);
 
-static inline uint64_t sites_hash(uint64_t site)
+/* The first slot of a site: the top bits of a Fibonacci hash. */
+#define SITES_HASH_MUL 0x9E3779B97F4A7C15ull
+
+static inline uint64_t sites_slot(const struct site_table *t, uint64_t site)
 {
-	return (site * 0x9E3779B97F4A7C15ull) >> 20;
+	return (site * SITES_HASH_MUL) >> t->shift;
 }
 
 /* Owner: the entry of `site` (not 0), or NULL when the table does not hold it yet. */
 static inline struct site_entry *sites_find(struct sites *s, uint64_t site)
 {
-	struct site_table *t = load_relaxed(&s->table); /* only we write it */
-	uint64_t mask = t->capacity - 1;
-	for (uint64_t i = sites_hash(site) & mask;; i = (i + 1) & mask) {
-		uint64_t k = load_relaxed(&t->e[i].site);
-		if (k == site)
-			return &t->e[i];
+	struct site_entry *e = s->e;
+	for (uint64_t i = (site * SITES_HASH_MUL) >> s->shift;; i = (i + 1) & s->mask) {
+		uint64_t k = load_relaxed(&e[i].site);
+		if (__builtin_expect(k == site, 1)) {
+			struct site_entry *hit = e + i;
+			if ((uintptr_t)hit == 0) /* a mapping: tells the caller's test */
+				__builtin_unreachable();
+			return hit;
+		}
 		if (k == 0)
 			return NULL;
 	}
