@@ -645,9 +645,33 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 		}
 		out[n++] = ip;
 		uint64_t e = load_relaxed(&cache[cache_index(ip)]);
+		unsigned code = (unsigned)(e & 0xFFFF);
+		if (__builtin_expect(e >> 16 == ip && code < CODE_UNCACHEABLE, 1)) {
+			/* The common case straight from the code (decode_rule's CFI_RULE,
+			 * and the checks below in fewer compares): the return address at
+			 * cfa - 8 in [sp, hi - 8], aligned; rbp's slot cfa - 8k (k >= 1)
+			 * then needs only to be at or above sp. */
+			uintptr_t cfa = ((code & 0x8000u) ? bp : sp) + ((code >> 1) & 0x3FF8u);
+			unsigned k = code & 0xFu;
+			if (cfa < sp + sizeof(uintptr_t) || cfa > hi || (cfa & (sizeof(uintptr_t) - 1)))
+				return n;
+			if (k) {
+				uintptr_t a = cfa - k * sizeof(uintptr_t);
+				if (a < sp)
+					return n;
+				bp = *(const uintptr_t *)a;
+			}
+			ip = *(const uintptr_t *)(cfa - sizeof(uintptr_t));
+			sp = cfa;
+			if (ip == 0) {
+				*broken = false;
+				return n;
+			}
+			continue;
+		}
 		struct cfi_rule r;
-		if (__builtin_expect(e >> 16 == ip, 1))
-			decode_rule((unsigned)(e & 0xFFFF), &r); /* inline: a few shifts */
+		if (e >> 16 == ip)
+			decode_rule(code, &r);
 		else
 			rule_for(ip, &r);
 		uintptr_t cfa, nbp = bp;
