@@ -653,7 +653,8 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 			 * then needs only to be at or above sp. */
 			uintptr_t cfa = ((code & 0x8000u) ? bp : sp) + ((code >> 1) & 0x3FF8u);
 			unsigned k = code & 0xFu;
-			if (cfa < sp + sizeof(uintptr_t) || cfa > hi || (cfa & (sizeof(uintptr_t) - 1)))
+			if (cfa < sp + sizeof(uintptr_t) || cfa > hi ||
+			    (cfa & (sizeof(uintptr_t) - 1)))
 				return n;
 			if (k) {
 				uintptr_t a = cfa - k * sizeof(uintptr_t);
