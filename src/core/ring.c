@@ -28,6 +28,7 @@ void ring_init(struct ring *r, void *data, uint64_t capacity)
 	r->data = data;
 	r->capacity = capacity;
 	r->mask = capacity - 1;
+	r->wake_at = capacity / 2;
 	r->fault_mark = UINT64_MAX; /* not ours to map: see ring_fault_init */
 }
 

@@ -38,10 +38,11 @@ struct ring {
 	 * pairs with the consumer's load_acquire in ring_drain). The rest is written by
 	 * the producer only and read relaxed by anyone for statistics. */
 	tt_cacheline_aligned _Atomic uint64_t head;
-	uint64_t tail_cache;		/* producer-private copy of tail; may lag */
-	uint64_t reserve_pos;		/* producer-private: where the reserved record starts */
-	_Atomic uint64_t emitted;	/* every event offered, kept or not */
-	_Atomic uint64_t dropped;	/* events not kept: ring full */
+	uint64_t tail_cache;	  /* producer-private copy of tail; may lag */
+	uint64_t wake_at;	  /* producer-private: a commit ending here or past looks at tail */
+	uint64_t reserve_pos;	  /* producer-private: where the reserved record starts */
+	_Atomic uint64_t emitted; /* every event offered, kept or not */
+	_Atomic uint64_t dropped; /* events not kept: ring full */
 	_Atomic uint64_t dropped_bytes; /* bytes of dropped allocation events */
 	uint64_t fault_mark; /* producer-private: ring_fault_ahead when a record ends past
 			      * it (first lap only); UINT64_MAX: nothing to do */
@@ -139,8 +140,10 @@ static inline void *ring_reserve(struct ring *r, uint32_t len)
 
 /*
  * Producer: publish the record reserved last (its header already filled in, len
- * equal to the reserved length). Returns true when this commit made the ring cross
- * half full, the moment to wake the consumer early.
+ * equal to the reserved length). Returns true when the consumer should be woken:
+ * the ring is half full by its real tail, and again every quarter ring while it
+ * stays so (a consumer that drained only part of it, or that slept through the
+ * first call, is told again before the ring fills).
  */
 #define RING_PREFETCH 256 /* bytes ahead of head: a few records */
 
@@ -173,7 +176,6 @@ static inline void ring_prefetch_write(const void *p)
 
 static inline bool ring_commit(struct ring *r, uint32_t len)
 {
-	uint64_t old_head = load_relaxed(&r->head);
 	uint64_t new_head = r->reserve_pos + len;
 	uint64_t half = r->capacity / 2;
 	/* Pairs with the consumer's load_acquire(&head): the record bytes are visible
@@ -185,13 +187,17 @@ static inline bool ring_commit(struct ring *r, uint32_t len)
 	 * so that commits of up to 128 bytes leave no line out. */
 	ring_prefetch_write(r->data + ((new_head + RING_PREFETCH) & r->mask));
 	ring_prefetch_write(r->data + ((new_head + RING_PREFETCH + 64) & r->mask));
-	if (old_head - r->tail_cache < half && new_head - r->tail_cache >= half) {
-		/* Crossed half by the cached tail: check the real one (one shared read per
-		 * crossing, not per event). */
-		r->tail_cache = load_acquire(&r->tail);
-		return new_head - r->tail_cache >= half;
+	if (__builtin_expect(new_head < r->wake_at, 1))
+		return false;
+	/* Half full by the tail last read, or a quarter past the last wake: read the
+	 * real one (one shared read a crossing, not an event). */
+	r->tail_cache = load_acquire(&r->tail);
+	if (new_head - r->tail_cache < half) {
+		r->wake_at = r->tail_cache + half;
+		return false;
 	}
-	return false;
+	r->wake_at = new_head + r->capacity / 4;
+	return true;
 }
 
 /* Producer: count an event that could not be kept (ring full, or a nested call). */
