@@ -323,3 +323,104 @@ Test(unwind, cfi_walks_through_a_signal_frame)
 	}
 	cr_assert(trampoline, "the handler returns to the signal trampoline");
 }
+
+/* ---- the walk memo ---- */
+
+struct memo_probe {
+	struct unwind_memo memo;
+	uintptr_t lo, hi;
+	uintptr_t start[3]; /* the last walk's ip, sp, bp */
+	uintptr_t got[64], want[64];
+	unsigned n_got, n_want;
+	bool t_got, b_got, t_want, b_want;
+};
+
+static struct memo_probe mp;
+
+/* Walk from here through the memo and, for the truth, without it. */
+__attribute__((noinline)) static void memo_probe(void)
+{
+	const uintptr_t *fp = __builtin_frame_address(0);
+	mp.start[0] = fp[1];
+	mp.start[1] = (uintptr_t)(fp + 2);
+	mp.start[2] = fp[0];
+	mp.n_got = unwind_cfi_memo(&mp.memo, fp[1], (uintptr_t)(fp + 2), fp[0], mp.lo, mp.hi,
+				   mp.got, 64, &mp.t_got, &mp.b_got);
+	mp.n_want = unwind_cfi(fp[1], (uintptr_t)(fp + 2), fp[0], mp.lo, mp.hi, mp.want, 64,
+			       &mp.t_want, &mp.b_want);
+	__asm__ volatile("" ::: "memory");
+}
+
+/* One return address into this function for every walk: the walks start alike. */
+__attribute__((noinline)) static void memo_site(void)
+{
+	memo_probe();
+	__asm__ volatile("" ::: "memory");
+}
+
+/* Two callers of the same shape: memo_site's frame lands at the same place under
+ * either, and only a word further up (their return address into the test) tells
+ * them apart. */
+__attribute__((noinline)) static void memo_via_a(void)
+{
+	memo_site();
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void memo_via_b(void)
+{
+	memo_site();
+	__asm__ volatile("" ::: "memory");
+}
+
+static void memo_same_as_plain(const char *when, int i)
+{
+	cr_assert_eq(mp.n_got, mp.n_want, "%s, call %d: %u frames, the plain walk %u", when, i,
+		     mp.n_got, mp.n_want);
+	cr_assert_arr_eq(mp.got, mp.want, mp.n_want * sizeof(uintptr_t),
+			 "%s, call %d: other frames", when, i);
+	cr_assert_eq(mp.t_got, mp.t_want, "%s, call %d", when, i);
+	cr_assert_eq(mp.b_got, mp.b_want, "%s, call %d", when, i);
+}
+
+/* Three walks under one caller, from one call site each (a new return address is a
+ * rule not cached yet: that walk is not kept; the next is, the third is replayed). */
+__attribute__((noinline)) static void memo_run(bool b, const char *when)
+{
+	for (int i = 0; i < 3; i++) {
+		if (b)
+			memo_via_b();
+		else
+			memo_via_a();
+		memo_same_as_plain(when, i);
+	}
+}
+
+static bool memo_kept(uintptr_t ip)
+{
+	for (unsigned i = 0; i < UNWIND_MEMO_SLOTS; i++)
+		if (mp.memo.e[i].gen && mp.memo.e[i].ip == ip)
+			return true;
+	return false;
+}
+
+Test(unwind, the_memo_finds_what_a_walk_finds_even_when_only_a_far_frame_changed)
+{
+	memset(&mp, 0, sizeof(mp));
+	this_stack(&mp.lo, &mp.hi);
+	memo_run(false, "under a");
+	uintptr_t start_a[3], under_a = mp.got[2];
+	memcpy(start_a, mp.start, sizeof(start_a));
+	cr_assert(memo_kept(start_a[0]),
+		  "a walk through cached plain rules to the outermost frame is kept");
+
+	memo_run(true, "under b"); /* the same start, another caller two frames up */
+	cr_assert_arr_eq(mp.start, start_a, sizeof(start_a),
+			 "the premise: both walks start at the same ip, sp and bp");
+	cr_assert_neq(mp.got[2], under_a, "the frame that differs is found, not remembered");
+	memo_run(false, "under a again");
+
+	/* A flush (a dlclose) makes every entry stale. */
+	unwind_cfi_flush();
+	memo_run(false, "after a flush");
+}

@@ -91,8 +91,8 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 	    frame[1] == site)
 		/* The site's frame as it is at the return: its stack pointer just above
 		 * the return address, its rbp what the callee's prologue saved. */
-		n = unwind_cfi(site, fp + 16, frame[0], t->stack_lo, t->stack_hi, frames,
-			       t->max_frames, &truncated, &broken);
+		n = unwind_cfi_memo(&t->unwind_memo, site, fp + 16, frame[0], t->stack_lo,
+				    t->stack_hi, frames, t->max_frames, &truncated, &broken);
 	else if (t->stack_hi && tt_cfg.unwind != THAGTRACE_UNWIND_LIBUNWIND)
 		n = unwind_fp(fp, t->stack_lo, t->stack_hi, frames, t->max_frames, &truncated,
 			      &broken);
