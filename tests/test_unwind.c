@@ -341,11 +341,12 @@ static struct memo_probe mp;
 __attribute__((noinline)) static void memo_probe(void)
 {
 	const uintptr_t *fp = __builtin_frame_address(0);
+	uint64_t *note;
 	mp.start[0] = fp[1];
 	mp.start[1] = (uintptr_t)(fp + 2);
 	mp.start[2] = fp[0];
 	mp.n_got = unwind_cfi_memo(&mp.memo, fp[1], (uintptr_t)(fp + 2), fp[0], mp.lo, mp.hi,
-				   mp.got, 64, &mp.t_got, &mp.b_got);
+				   mp.got, 64, &mp.t_got, &mp.b_got, &note);
 	mp.n_want = unwind_cfi(fp[1], (uintptr_t)(fp + 2), fp[0], mp.lo, mp.hi, mp.want, 64,
 			       &mp.t_want, &mp.b_want);
 	__asm__ volatile("" ::: "memory");

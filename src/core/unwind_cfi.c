@@ -784,7 +784,7 @@ static inline size_t memo_slot(uintptr_t ip, uintptr_t sp)
 
 unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
 			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken)
+			 bool *broken, uint64_t **note)
 {
 	_Static_assert((UNWIND_MEMO_SLOTS & (UNWIND_MEMO_SLOTS - 1)) == 0 && UNWIND_MEMO_SLOTS <= 4,
 		       "memo_slot takes the hash's top two bits");
@@ -803,6 +803,7 @@ unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uint
 			memcpy(out, e->frames, e->n * sizeof(*out));
 			*truncated = e->truncated;
 			*broken = e->broken;
+			*note = &e->note;
 			return e->n;
 		}
 	}
@@ -820,9 +821,12 @@ unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uint
 		e->nreads = log.n;
 		e->truncated = *truncated;
 		e->broken = *broken;
+		e->note = 0;
 		memcpy(e->frames, out, n * sizeof(*out));
+		*note = &e->note;
 	} else {
 		e->gen = 0; /* its logs were overwritten */
+		*note = NULL;
 	}
 	return n;
 }
@@ -852,9 +856,10 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 
 unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
 			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken)
+			 bool *broken, uint64_t **note)
 {
 	(void)m;
+	*note = NULL;
 	return unwind_cfi(ip, sp, bp, lo, hi, out, max, truncated, broken);
 }
 

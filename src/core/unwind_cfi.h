@@ -74,6 +74,7 @@ struct unwind_memo_entry {
 	uintptr_t ip, sp, bp, lo, hi; /* the walk's start and bounds */
 	unsigned n, nreads;
 	bool truncated, broken;
+	uint64_t note; /* the caller's, kept with the frames (0 when new) */
 	uintptr_t frames[UNWIND_MEMO_FRAMES];
 	uintptr_t at[2 * UNWIND_MEMO_FRAMES], val[2 * UNWIND_MEMO_FRAMES]; /* what it read */
 };
@@ -81,10 +82,13 @@ struct unwind_memo {
 	struct unwind_memo_entry e[UNWIND_MEMO_SLOTS];
 };
 
-/* unwind_cfi through the thread's memo `m` (owner only: not shared). */
+/* unwind_cfi through the thread's memo `m` (owner only: not shared). *note: a word
+ * the caller may keep with these frames (a hash of them, say): what it left there
+ * when they came from the memo, 0 when they were walked; NULL when they are not
+ * kept. */
 unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
 			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken);
+			 bool *broken, uint64_t **note);
 
 /* Forget every cached rule: objects were unloaded, and their addresses may be
  * reused by others. Every memo entry goes stale with them. */
