@@ -212,21 +212,26 @@ Test(ring, maps_ahead_in_bounded_stretches)
 /* Fill a ring of 32-byte records with no consumer: commit asks for a wake-up at
  * half full, then once a quarter ring later while nobody drains (3 in all, at 1/2,
  * 3/4 and full), never once an event. */
+/* Put one 32-byte record: -1 when the ring is full, else whether its commit asks
+ * for the consumer. */
+static int put32(struct ring *r, uint64_t seq)
+{
+	struct rec *p = ring_reserve(r, 32);
+	if (!p)
+		return -1;
+	p->h = (struct ring_rec){32, 1, 0};
+	p->seq = seq;
+	return ring_commit(r, 32);
+}
+
 Test(ring, commit_asks_for_the_consumer_at_half_then_each_quarter)
 {
 	struct ring *r = ring_new(RING_MIN_BYTES);
-	int wakes = 0;
+	int wakes = 0, rc;
 	uint64_t at[4] = {0};
-	for (uint64_t seq = 0; seq < 400; seq++) {
-		uint32_t len = 32;
-		struct rec *p = ring_reserve(r, len);
-		if (!p)
-			break;
-		p->h = (struct ring_rec){len, 1, 0};
-		p->seq = seq;
-		if (ring_commit(r, len) && wakes < 4)
+	for (uint64_t seq = 0; seq < 400 && (rc = put32(r, seq)) >= 0; seq++)
+		if (rc && wakes < 4)
 			at[wakes++] = load_relaxed(&r->head);
-	}
 	cr_assert_eq(wakes, 3, "%d wake-ups", wakes);
 	cr_assert_eq(at[0], RING_MIN_BYTES / 2);
 	cr_assert_eq(at[1], RING_MIN_BYTES * 3 / 4);
@@ -248,15 +253,9 @@ static int take_one(const struct ring_rec *h, void *arg)
 Test(ring, a_consumer_that_drained_part_is_woken_again_before_the_ring_fills)
 {
 	struct ring *r = ring_new(RING_MIN_BYTES);
-	int wakes = 0, drained = 0;
-	for (uint64_t seq = 0; seq < 1000; seq++) {
-		uint32_t len = 32;
-		struct rec *p = ring_reserve(r, len);
-		if (!p)
-			break;
-		p->h = (struct ring_rec){len, 1, 0};
-		p->seq = seq;
-		if (ring_commit(r, len)) {
+	int wakes = 0, drained = 0, rc;
+	for (uint64_t seq = 0; seq < 1000 && (rc = put32(r, seq)) >= 0; seq++) {
+		if (rc) {
 			wakes++;
 			if (!drained) { /* the first wake: take 32 records (1/8) */
 				int n = 32;
