@@ -927,6 +927,48 @@ static void *lookup(const char *name)
 	return f;
 }
 
+/*
+ * libstdc++'s operators do nothing but call malloc and free (new loops on the
+ * new-handler or throws bad_alloc when malloc fails). When they are the next
+ * definitions and glibc's allocator is the real one, new calls the real malloc
+ * itself and goes to libstdc++'s operator only when that fails, and delete frees:
+ * the same blocks from the same allocator, without the four calls through
+ * libstdc++ and back into our malloc and free under the guard (+416 instructions
+ * a new[]/delete[] pair, against +88 for malloc/free). Another library's operators
+ * (a sanitizer's, an allocator's) are always called as they are.
+ */
+static _Atomic int cxx_direct; /* 0: not known yet; 1: direct; -1: through them */
+
+static __attribute__((noinline)) bool cxx_direct_check(void)
+{
+	bool direct = false;
+	void *base = NULL;
+	Dl_info info;
+	if (in_libc((void *)real.malloc, &base) && in_libc((void *)real.free, &base)) {
+		direct = true;
+		static const char *const ops[] = {
+		    "_Znwm",  "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+		    "_ZdlPv", "_ZdaPv"};
+		for (size_t i = 0; direct && i < sizeof(ops) / sizeof(ops[0]); i++) {
+			void *f = lookup(ops[i]);
+			const char *name = f && dladdr(f, &info) && info.dli_fname
+					       ? strrchr(info.dli_fname, '/')
+					       : NULL;
+			direct = name && !strncmp(name + 1, "libstdc++.so", 12);
+		}
+	}
+	store_relaxed(&cxx_direct, direct ? 1 : -1);
+	return direct;
+}
+
+static inline bool cxx_is_direct(void)
+{
+	int d = load_relaxed(&cxx_direct);
+	if (likely(d != 0))
+		return d > 0;
+	return cxx_direct_check();
+}
+
 /* One cached real operator per wrapper, looked up on first use. */
 #define REAL(type, sym)                                                                            \
 	static type real_fn;                                                                       \
@@ -958,8 +1000,10 @@ static void new_unwind(struct new_pending *u)
 	struct alloc_ticket k;                                                                     \
 	int how = alloc_begin(&k, n, align, CALL_SITE);                                            \
 	size_t want = how == BEGIN_TICKET ? n + k.pad : n;                                         \
-	void *p;                                                                                   \
-	{                                                                                          \
+	void *p = NULL;                                                                            \
+	if ((align) == 0 && likely(cxx_is_direct()))                                               \
+		p = real.malloc(want ? want : 1); /* libstdc++'s size 0 is 1 */                    \
+	if (unlikely(p == NULL)) { /* not direct, or the handler loop and bad_alloc */             \
 		struct new_pending u __attribute__((cleanup(new_unwind))) = {                      \
 		    how == BEGIN_TICKET ? &k : NULL, how == BEGIN_PLAIN ? CALL_SITE : 0, n};       \
 		GUARDED;                                                                           \
@@ -1016,6 +1060,10 @@ static void new_unwind(struct new_pending *u)
 		if (p == NULL)                                                                     \
 			return;                                                                    \
 		void *b = on_free(p);                                                              \
+		if (likely(cxx_is_direct())) {                                                     \
+			real.free(b); /* what libstdc++'s every delete does */                     \
+			return;                                                                    \
+		}                                                                                  \
 		size_t pad __attribute__((unused)) = (size_t)((char *)p - (char *)b);              \
 		GUARDED;                                                                           \
 		if (real_fn)                                                                       \

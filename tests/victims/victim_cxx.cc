@@ -17,6 +17,13 @@ struct alignas(256) BigAligned {
 };
 
 static int bad;
+static int handler_runs;
+
+static void on_no_memory()
+{
+	handler_runs++;
+	std::set_new_handler(nullptr); // the next try throws bad_alloc
+}
 
 #define SITE(name, stmt)                                                                   \
 	__attribute__((noinline)) static void name(void **out, int n)                      \
@@ -87,6 +94,16 @@ int main()
 			caught++;
 		}
 	}
+	// A new-handler runs when malloc fails (libstdc++'s loop, which the interposer
+	// falls back to): once here, then it removes itself and new throws.
+	std::set_new_handler(on_no_memory);
+	try {
+		volatile size_t huge = (size_t)1 << 62;
+		char *p = site_maybe_huge(huge);
+		p[0] = 1;
+	} catch (const std::bad_alloc &) {
+		caught++;
+	}
 	// After the throws, allocations must still be traced (the guard came back down).
 	site_new(a, 1000);
 	for (int i = 0; i < 1000; i++)
@@ -96,7 +113,7 @@ int main()
 	std::printf("want site_new 2000 64000\nwant site_new_obj 1000 %zu\n"
 		    "want site_new_aligned 1000 192000\nwant site_new_nothrow 1000 77000\n"
 		    "want site_new_big 200 6000000\nwant site_new_big_aligned 200 %zu\n"
-		    "want site_maybe_huge 10 1000\ncaught %d\n",
-		    1000 * sizeof(std::string), 200 * sizeof(BigAligned), caught);
+		    "want site_maybe_huge 10 1000\ncaught %d\nnew-handler ran %d\n",
+		    1000 * sizeof(std::string), 200 * sizeof(BigAligned), caught, handler_runs);
 	return bad;
 }
