@@ -996,42 +996,88 @@ static void new_unwind(struct new_pending *u)
  * default), CALL the real operator with its size argument `want`, FALLBACK the C
  * function when the operator is not found.
  */
-#define NEW_BODY(CALL, FALLBACK, align)                                                            \
+#define NEW_BODY_AT(CALL, FALLBACK, align, at_site, at_fp)                                         \
 	struct alloc_ticket k;                                                                     \
-	int how = alloc_begin(&k, n, align, CALL_SITE);                                            \
+	int how = alloc_begin(&k, n, align, (at_site));                                            \
 	size_t want = how == BEGIN_TICKET ? n + k.pad : n;                                         \
 	void *p = NULL;                                                                            \
 	if ((align) == 0 && likely(cxx_is_direct()))                                               \
 		p = real.malloc(want ? want : 1); /* libstdc++'s size 0 is 1 */                    \
 	if (unlikely(p == NULL)) { /* not direct, or the handler loop and bad_alloc */             \
 		struct new_pending u __attribute__((cleanup(new_unwind))) = {                      \
-		    how == BEGIN_TICKET ? &k : NULL, how == BEGIN_PLAIN ? CALL_SITE : 0, n};       \
+		    how == BEGIN_TICKET ? &k : NULL, how == BEGIN_PLAIN ? (at_site) : 0, n};       \
 		GUARDED;                                                                           \
 		p = real_fn ? CALL : FALLBACK;                                                     \
 		u.k = NULL;                                                                        \
 		u.site = 0;                                                                        \
 	}                                                                                          \
 	if (how == BEGIN_TICKET)                                                                   \
-		return alloc_end(&k, p, FRAME);                                                    \
+		return alloc_end(&k, p, (at_fp));                                                  \
 	if (how == BEGIN_PLAIN)                                                                    \
-		return plain_end(p, n, CALL_SITE);                                                 \
+		return plain_end(p, n, (at_site));                                                 \
 	if (likely(p != NULL))                                                                     \
-		on_alloc(p, n, CALL_SITE, FRAME);                                                  \
+		on_alloc(p, n, (at_site), (at_fp));                                                \
 	return p;
 
+#define NEW_BODY(CALL, FALLBACK, align) NEW_BODY_AT(CALL, FALLBACK, align, CALL_SITE, FRAME)
+
+/* new's sampled block, its count and draw done, straight from the real malloc
+ * (direct operators); NULL, the count taken back, when that failed. */
+static __attribute__((noinline)) void *new_sampled(struct thagtrace_thread *t, size_t n,
+						   uintptr_t site, double p, uintptr_t fp)
+{
+	struct alloc_ticket k;
+	ticket_sampled(&k, t, n, 0, site, p);
+	size_t want = n + k.pad;
+	void *b = real.malloc(want ? want : 1);
+	if (unlikely(b == NULL))
+		return alloc_failed(&k);
+	return alloc_end(&k, b, fp);
+}
+
+/*
+ * new's common case inline, as malloc's: direct operators, a live handle, tags, a
+ * known site. A failed malloc takes its count back and goes the whole way
+ * (cname##_other: the operator's new-handler loop, bad_alloc), counted again there.
+ */
+#define NEW_FAST(cname, ...)                                                                       \
+	struct thagtrace_thread *t = tt_self;                                                      \
+	double pr;                                                                                 \
+	if (likely(load_relaxed(&cxx_direct) > 0) && likely(load_acquire(&tags_new)) &&            \
+	    likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&                    \
+	    likely(record_decide_fast(t, n, CALL_SITE, &pr))) {                                    \
+		void *b;                                                                           \
+		if (likely(pr == 0.0)) {                                                           \
+			b = real.malloc(n ? n : 1);                                                \
+			if (likely(b != NULL))                                                     \
+				return b;                                                          \
+			plain_failed(n, CALL_SITE);                                                \
+		} else {                                                                           \
+			b = kept_frame(new_sampled(t, n, CALL_SITE, pr, FRAME));                   \
+			if (likely(b != NULL))                                                     \
+				return b;                                                          \
+		}                                                                                  \
+	}                                                                                          \
+	return kept_frame(cname##_other(__VA_ARGS__, CALL_SITE, FRAME));
+
 #define NEW_WRAPPER(cname, sym)                                                                    \
-	EXPORT void *cname(size_t n);                                                              \
+	static __attribute__((noinline)) void *cname##_other(size_t n, uintptr_t site,             \
+							     uintptr_t fp){                        \
+	    REAL(new_fn, sym) NEW_BODY_AT(real_fn(want), malloc(want), 0, site, fp)} EXPORT void * \
+	cname(size_t n);                                                                           \
 	EXPORT void *cname(size_t n)                                                               \
 	{                                                                                          \
-		REAL(new_fn, sym)                                                                  \
-		NEW_BODY(real_fn(want), malloc(want), 0)                                           \
+		NEW_FAST(cname, n)                                                                 \
 	}
 #define NEW_NOTHROW_WRAPPER(cname, sym)                                                            \
-	EXPORT void *cname(size_t n, const void *nt);                                              \
+	static __attribute__((noinline)) void *cname##_other(size_t n, const void *nt,             \
+							     uintptr_t site, uintptr_t fp){        \
+	    REAL(new_nothrow_fn, sym)                                                              \
+		NEW_BODY_AT(real_fn(want, nt), malloc(want), 0, site, fp)} EXPORT void *           \
+	cname(size_t n, const void *nt);                                                           \
 	EXPORT void *cname(size_t n, const void *nt)                                               \
 	{                                                                                          \
-		REAL(new_nothrow_fn, sym)                                                          \
-		NEW_BODY(real_fn(want, nt), malloc(want), 0)                                       \
+		NEW_FAST(cname, n, nt)                                                             \
 	}
 #define NEW_ALIGNED_WRAPPER(cname, sym)                                                            \
 	EXPORT void *cname(size_t n, size_t align);                                                \
