@@ -355,7 +355,8 @@ Test(preload, cxx_operators_and_exceptions)
 	run_victim(&r, NULL, "victim_cxx", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "caught 4"), "bad_alloc propagated through the interposer");
-	cr_assert(strstr(r.out, "new-handler ran 1"), "a failed new ran the new-handler: %s", r.out);
+	cr_assert(strstr(r.out, "new-handler ran 1"), "a failed new ran the new-handler: %s",
+		  r.out);
 	struct fn fns[32];
 	/* site_new counts 2000: 1000 after the throws, so the guard came back down. */
 	struct tally t;

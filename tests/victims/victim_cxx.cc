@@ -47,6 +47,19 @@ __attribute__((noinline)) static char *site_maybe_huge(size_t n)
 	return new char[n];
 }
 
+// 1 when new of 2^62 bytes at site_maybe_huge throws bad_alloc.
+static int huge_throws()
+{
+	try {
+		volatile size_t huge = (size_t)1 << 62;
+		char *p = site_maybe_huge(huge);
+		p[0] = 1;
+	} catch (const std::bad_alloc &) {
+		return 1;
+	}
+	return 0;
+}
+
 int main()
 {
 	static void *a[1000], *b[1000], *c[1000], *d[1000];
@@ -85,25 +98,12 @@ int main()
 		delete[] static_cast<char *>(d[i]);
 	}
 	int caught = 0;
-	for (int i = 0; i < 3; i++) {
-		try {
-			volatile size_t huge = (size_t)1 << 62;
-			char *p = site_maybe_huge(huge);
-			p[0] = 1;
-		} catch (const std::bad_alloc &) {
-			caught++;
-		}
-	}
+	for (int i = 0; i < 3; i++)
+		caught += huge_throws();
 	// A new-handler runs when malloc fails (libstdc++'s loop, which the interposer
 	// falls back to): once here, then it removes itself and new throws.
 	std::set_new_handler(on_no_memory);
-	try {
-		volatile size_t huge = (size_t)1 << 62;
-		char *p = site_maybe_huge(huge);
-		p[0] = 1;
-	} catch (const std::bad_alloc &) {
-		caught++;
-	}
+	caught += huge_throws();
 	// After the throws, allocations must still be traced (the guard came back down).
 	site_new(a, 1000);
 	for (int i = 0; i < 1000; i++)
