@@ -590,6 +590,18 @@ static inline __attribute__((always_inline)) void *on_free(void *p)
 
 #define REAL_MALLOC(want) real.malloc(want)
 
+/* The common case of an allocation decided before it is made: tags, a live handle
+ * (*t), a known site. True with *p the draw; false, nothing counted, when anything
+ * is uncommon. */
+static inline __attribute__((always_inline)) bool
+decide_common(size_t n, uintptr_t site, struct thagtrace_thread **t, double *p)
+{
+	*t = tt_self;
+	return likely(load_acquire(&tags_new)) &&
+	       likely((uintptr_t)*t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
+	       likely(record_decide_fast(*t, n, site, p));
+}
+
 /* malloc's sampled block (its count and draw done): allocated padded and recorded. */
 static __attribute__((noinline)) void *malloc_sampled(struct thagtrace_thread *t, size_t n,
 						      uintptr_t site, double p, uintptr_t fp)
@@ -612,11 +624,9 @@ static __attribute__((noinline)) void *malloc_other(size_t n, uintptr_t site, ui
  */
 EXPORT void *malloc(size_t n)
 {
-	struct thagtrace_thread *t = tt_self;
+	struct thagtrace_thread *t;
 	double p;
-	if (likely(load_acquire(&tags_new)) &&
-	    likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
-	    likely(record_decide_fast(t, n, CALL_SITE, &p))) {
+	if (decide_common(n, CALL_SITE, &t, &p)) {
 		if (likely(p == 0.0))
 			return plain_end(real.malloc(n), n, CALL_SITE);
 		return kept_frame(malloc_sampled(t, n, CALL_SITE, p, FRAME));
@@ -667,24 +677,51 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
 	free(p);
 }
 
-EXPORT void *calloc(size_t n, size_t m)
+/* calloc in any other state than its common case (see calloc). */
+static __attribute__((noinline)) void *calloc_other(size_t n, size_t m, uintptr_t site,
+						    uintptr_t fp)
 {
 	size_t bytes;
 	struct alloc_ticket k;
 	if (!__builtin_mul_overflow(n, m, &bytes)) {
-		switch (alloc_begin(&k, bytes, 0, CALL_SITE)) {
+		switch (alloc_begin(&k, bytes, 0, site)) {
 		case BEGIN_PLAIN:
-			return plain_end(real.calloc(n, m), bytes, CALL_SITE);
+			return plain_end(real.calloc(n, m), bytes, site);
 		case BEGIN_TICKET:
-			return alloc_end(&k, real.calloc(1, bytes + k.pad), FRAME);
+			return alloc_end(&k, real.calloc(1, bytes + k.pad), fp);
 		default:
 			break;
 		}
 	}
 	void *p = real.calloc(n, m);
 	if (likely(p != NULL))
-		on_alloc(p, n * m, CALL_SITE, FRAME);
+		on_alloc(p, n * m, site, fp);
 	return p;
+}
+
+/* calloc's sampled block (its count and draw done): allocated padded, recorded. */
+static __attribute__((noinline)) void *calloc_sampled(struct thagtrace_thread *t, size_t bytes,
+						      uintptr_t site, double p, uintptr_t fp)
+{
+	struct alloc_ticket k;
+	ticket_sampled(&k, t, bytes, 0, site, p);
+	return alloc_end(&k, real.calloc(1, bytes + k.pad), fp);
+}
+
+/* Its common case inline (tags, a live handle, a known site, not sampled), as
+ * malloc's; a sampled block and every other state out of line. */
+EXPORT void *calloc(size_t n, size_t m)
+{
+	size_t bytes;
+	struct thagtrace_thread *t;
+	double p;
+	if (likely(!__builtin_mul_overflow(n, m, &bytes)) &&
+	    decide_common(bytes, CALL_SITE, &t, &p)) {
+		if (likely(p == 0.0))
+			return plain_end(real.calloc(n, m), bytes, CALL_SITE);
+		return kept_frame(calloc_sampled(t, bytes, CALL_SITE, p, FRAME));
+	}
+	return kept_frame(calloc_other(n, m, CALL_SITE, FRAME));
 }
 
 /* realloc of a bootstrap block: move it to the real heap. */
@@ -761,6 +798,9 @@ static char *realloc_repad(char *old, uint64_t w, size_t n, size_t pad)
  * copy, a free), as realloc may. The free is stamped before the call, the allocation
  * recorded after; a failure leaves old live and records nothing.
  */
+static void *realloc_ticketed(void *old, uint64_t w, size_t n, struct alloc_ticket *kp,
+			      uintptr_t fp);
+
 static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_t n, uintptr_t site,
 						    uintptr_t fp)
 {
@@ -768,8 +808,6 @@ static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_
 		free(old);
 		return NULL;
 	}
-	size_t opad = w ? blocktag_pad_of(w) : 0;
-	char *obase = old ? (char *)old - opad : NULL;
 	struct alloc_ticket k;
 	if (!alloc_begin_ticket(&k, n, 0, site)) {
 		if (!w)
@@ -785,6 +823,16 @@ static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_
 		on_alloc(b, n, site, fp);
 		return b;
 	}
+	return realloc_ticketed(old, w, n, &k, fp);
+}
+
+/* realloc_tags' second half: old (tag word w) to n bytes for ticket k. */
+static void *realloc_ticketed(void *old, uint64_t w, size_t n, struct alloc_ticket *kp,
+			      uintptr_t fp)
+{
+	struct alloc_ticket k = *kp;
+	size_t opad = w ? blocktag_pad_of(w) : 0;
+	char *obase = old ? (char *)old - opad : NULL;
 	bool record_free = old && (w ? blocktag_recorded_in(w, load_relaxed(&tt_active_gen))
 				     : freeset_gate_may((uintptr_t)old));
 	uint64_t ts = record_free ? tt_ticks() : 0;
@@ -827,9 +875,40 @@ static inline __attribute__((always_inline)) void *realloc_at(void *old, size_t 
 	return realloc_traced(old, n, site, fp);
 }
 
+/* realloc in any other state than its common case (see realloc). */
+static __attribute__((noinline)) void *realloc_other(void *old, size_t n, uintptr_t site,
+						     uintptr_t fp)
+{
+	return realloc_at(old, n, site, fp);
+}
+
+/* realloc's sampled new block, for a plain old one (its count and draw done). */
+static __attribute__((noinline)) void *realloc_sampled(struct thagtrace_thread *t, void *old,
+						       size_t n, uintptr_t site, double p,
+						       uintptr_t fp)
+{
+	struct alloc_ticket k;
+	ticket_sampled(&k, t, n, 0, site, p);
+	return realloc_ticketed(old, 0, n, &k, fp);
+}
+
+/*
+ * The common case inline, as malloc's: a block that is neither tagged nor maybe in
+ * the freeset (its free needs no record; the bootstrap arena's blocks read as
+ * tagged), a size counted and not sampled: glibc's realloc, in place where it can.
+ */
 EXPORT void *realloc(void *old, size_t n)
 {
-	return realloc_at(old, n, CALL_SITE, FRAME);
+	struct thagtrace_thread *t;
+	double p;
+	if (likely(old != NULL) && likely(n != 0) && likely(load_acquire(&tags_new)) &&
+	    likely(!(blocktag_word(old) & BLOCKTAG_MARK)) &&
+	    likely(load_relaxed(&freeset_gate) == NULL) && decide_common(n, CALL_SITE, &t, &p)) {
+		if (likely(p == 0.0))
+			return plain_end(real.realloc(old, n), n, CALL_SITE);
+		return kept_frame(realloc_sampled(t, old, n, CALL_SITE, p, FRAME));
+	}
+	return kept_frame(realloc_other(old, n, CALL_SITE, FRAME));
 }
 
 EXPORT void *reallocarray(void *old, size_t n, size_t m)
@@ -1041,11 +1120,9 @@ static __attribute__((noinline)) void *new_sampled(struct thagtrace_thread *t, s
  * (cname##_other: the operator's new-handler loop, bad_alloc), counted again there.
  */
 #define NEW_FAST(cname, ...)                                                                       \
-	struct thagtrace_thread *t = tt_self;                                                      \
+	struct thagtrace_thread *t;                                                                \
 	double pr;                                                                                 \
-	if (likely(load_relaxed(&cxx_direct) > 0) && likely(load_acquire(&tags_new)) &&            \
-	    likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&                    \
-	    likely(record_decide_fast(t, n, CALL_SITE, &pr))) {                                    \
+	if (likely(load_relaxed(&cxx_direct) > 0) && decide_common(n, CALL_SITE, &t, &pr)) {       \
 		void *b;                                                                           \
 		if (likely(pr == 0.0)) {                                                           \
 			b = real.malloc(n ? n : 1);                                                \
