@@ -349,6 +349,19 @@ Test(preload, exact_site_counts_tiered)
 	sites_test("tiered");
 }
 
+/* A program with its own malloc: new must reach it, as libstdc++'s would, not go
+ * straight to glibc's. */
+Test(preload, new_reaches_the_programs_own_malloc)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_own_malloc", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	long saw = -1;
+	const char *at = strstr(r.out, "own malloc saw ");
+	cr_assert(at && sscanf(at, "own malloc saw %ld", &saw) == 1, "output: %s", r.out);
+	cr_assert_geq(saw, 1000, "the program's malloc saw %ld of 1000 news", saw);
+}
+
 Test(preload, cxx_operators_and_exceptions)
 {
 	struct run r;

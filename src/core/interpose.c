@@ -1014,7 +1014,10 @@ static void *lookup(const char *name)
  * the same blocks from the same allocator, without the four calls through
  * libstdc++ and back into our malloc and free under the guard (+416 instructions
  * a new[]/delete[] pair, against +88 for malloc/free). Another library's operators
- * (a sanitizer's, an allocator's) are always called as they are.
+ * (a sanitizer's, an allocator's) are always called as they are, and so is
+ * libstdc++'s when malloc or free as the program sees them are not ours (the
+ * program, or a library before us, defines its own: libstdc++'s new would call
+ * that one, and so must we).
  */
 static _Atomic int cxx_direct; /* 0: not known yet; 1: direct; -1: through them */
 
@@ -1022,8 +1025,14 @@ static __attribute__((noinline)) bool cxx_direct_check(void)
 {
 	bool direct = false;
 	void *base = NULL;
-	Dl_info info;
-	if (in_libc((void *)real.malloc, &base) && in_libc((void *)real.free, &base)) {
+	Dl_info info, self;
+	/* What libstdc++'s operators would call: the first malloc and free in the
+	 * global scope, which must be ours (in this object). */
+	void *gm = dlsym(RTLD_DEFAULT, "malloc"), *gf = dlsym(RTLD_DEFAULT, "free");
+	bool ours = dladdr((void *)cxx_direct_check, &self) && gm && gf && dladdr(gm, &info) &&
+		    info.dli_fbase == self.dli_fbase && dladdr(gf, &info) &&
+		    info.dli_fbase == self.dli_fbase;
+	if (ours && in_libc((void *)real.malloc, &base) && in_libc((void *)real.free, &base)) {
 		direct = true;
 		static const char *const ops[] = {
 		    "_Znwm",  "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
