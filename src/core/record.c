@@ -30,10 +30,9 @@ static inline uint64_t stack_hash(const uintptr_t *frames, unsigned n, uint32_t 
 
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
 		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags,
-		      bool in_set, uint64_t h)
+		      bool in_set)
 {
-	if (!h)
-		h = stack_hash(frames, n, flags);
+	uint64_t h = stack_hash(frames, n, flags);
 	struct stack_cache_entry *e = &t->stack_cache[h & (STACK_CACHE_SLOTS - 1)];
 	bool known = e->hash == h;
 	unsigned nf = known ? 0 : n;
@@ -87,15 +86,13 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 	uintptr_t frames[THAGTRACE_MAX_FRAMES_LIMIT];
 	bool truncated = false, broken = true;
 	unsigned n = 0;
-	uint64_t *hash_note = NULL; /* the memo keeps these frames' hash */
 	const uintptr_t *frame = (const uintptr_t *)fp;
 	if (tt_unwind_cfi && t->stack_hi && fp >= t->stack_lo && fp + 16 <= t->stack_hi &&
 	    frame[1] == site)
 		/* The site's frame as it is at the return: its stack pointer just above
 		 * the return address, its rbp what the callee's prologue saved. */
-		n = unwind_cfi_memo(&t->unwind_memo, site, fp + 16, frame[0], t->stack_lo,
-				    t->stack_hi, frames, t->max_frames, &truncated, &broken,
-				    &hash_note);
+		n = unwind_cfi(site, fp + 16, frame[0], t->stack_lo, t->stack_hi, frames,
+			       t->max_frames, &truncated, &broken);
 	else if (t->stack_hi && tt_cfg.unwind != THAGTRACE_UNWIND_LIBUNWIND)
 		n = unwind_fp(fp, t->stack_lo, t->stack_hi, frames, t->max_frames, &truncated,
 			      &broken);
@@ -117,14 +114,8 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 		frames[0] = site; /* at least the call site */
 		n = 1;
 	}
-	uint32_t flags = truncated ? TT_STACK_TRUNCATED : 0;
-	uint64_t h = hash_note ? *hash_note : 0;
-	if (!h) {
-		h = stack_hash(frames, n, flags);
-		if (hash_note)
-			*hash_note = h; /* frames from the memo are these: so is their hash */
-	}
-	int rc = record_push_alloc(t, ptr, size, p, frames, n, flags, in_set, h);
+	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0,
+				   in_set);
 	errno = saved;
 	return rc;
 }
@@ -194,7 +185,7 @@ int thagtrace_record_alloc_sampled(struct thagtrace_thread *t, const void *ptr, 
 			flags |= TT_STACK_TRUNCATED;
 		}
 		int saved = errno;
-		rc = record_push_alloc(t, ptr, size, probability, frames, nframes, flags, true, 0);
+		rc = record_push_alloc(t, ptr, size, probability, frames, nframes, flags, true);
 		errno = saved;
 		thread_leave(t);
 	}

@@ -53,11 +53,10 @@ static inline void thread_leave(struct thagtrace_thread *t)
 
 /* Put an allocation event with a given stack (leaf first) in the ring and, when
  * `in_set` and not every event is recorded, its pointer in the freeset (a tagged
- * block is not: its tag says it was recorded); the caller has entered. `hash`: the
- * frames' stack hash when known, else 0. */
+ * block is not: its tag says it was recorded); the caller has entered. */
 int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size,
 		      double probability, const uintptr_t *frames, unsigned n, uint32_t flags,
-		      bool in_set, uint64_t hash);
+		      bool in_set);
 
 /* Put a free event stamped `ts` in the ring; the caller has entered. */
 int record_push_free(struct thagtrace_thread *t, const void *ptr, uint64_t ts);

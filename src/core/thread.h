@@ -16,7 +16,6 @@
 #include "sampler.h"
 #include "sink.h"
 #include "sites.h"
-#include "unwind_cfi.h"
 
 /* Ring record types (struct ring_rec.type); the writer turns each into file records. */
 enum {
@@ -103,7 +102,6 @@ struct thagtrace_thread {
 	size_t map_bytes;
 
 	struct stack_cache_entry stack_cache[STACK_CACHE_SLOTS];
-	struct unwind_memo unwind_memo; /* owner-private: its last walks (unwind_cfi.h) */
 
 	/* Writer-private: the .bin's delta and probability state, and the thread's
 	 * records encoded but not yet compressed (gathered across passes into larger

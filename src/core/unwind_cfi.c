@@ -98,15 +98,8 @@ static inline void decode_rule(unsigned code, struct cfi_rule *r)
 	}
 }
 
-#if CFI_WALKER
-static _Atomic uint32_t memo_generation;
-#endif
-
 void unwind_cfi_flush(void)
 {
-#if CFI_WALKER
-	fetch_add_relaxed(&memo_generation, 1); /* every walk memo is stale */
-#endif
 	for (size_t i = 0; i < (1u << CACHE_LOG); i++)
 		if (load_relaxed(&cache[i]))
 			store_relaxed(&cache[i], 0);
@@ -632,33 +625,8 @@ static inline bool in_stack(uintptr_t a, uintptr_t lo, uintptr_t hi)
 	return a >= lo && a <= hi - sizeof(uintptr_t) && !(a & (sizeof(uintptr_t) - 1));
 }
 
-/* The words a walk read, for its memo: every one, or ok false when a step took a
- * path the memo does not replay (a rule not in the cache, a signal frame, ...). */
-struct walk_log {
-	uintptr_t *at, *val;
-	unsigned n;
-	bool ok;
-};
-
-static inline __attribute__((always_inline)) uintptr_t logged_read(struct walk_log *log,
-								   uintptr_t a)
-{
-	uintptr_t v = *(const uintptr_t *)a;
-	if (log) {
-		if (log->n < 2 * UNWIND_MEMO_FRAMES) {
-			log->at[log->n] = a;
-			log->val[log->n] = v;
-			log->n++;
-		} else {
-			log->ok = false;
-		}
-	}
-	return v;
-}
-
-static inline __attribute__((always_inline)) unsigned
-walk(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi, uintptr_t *out,
-     unsigned max, bool *truncated, bool *broken, struct walk_log *log)
+unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
+		    uintptr_t *out, unsigned max, bool *truncated, bool *broken)
 {
 	unsigned n = 0;
 	size_t hint = 0;
@@ -692,9 +660,9 @@ walk(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi, uintp
 				uintptr_t a = cfa - k * sizeof(uintptr_t);
 				if (a < sp)
 					return n;
-				bp = logged_read(log, a);
+				bp = *(const uintptr_t *)a;
 			}
-			ip = logged_read(log, cfa - sizeof(uintptr_t));
+			ip = *(const uintptr_t *)(cfa - sizeof(uintptr_t));
 			sp = cfa;
 			if (ip == 0) {
 				*broken = false;
@@ -702,8 +670,6 @@ walk(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi, uintp
 			}
 			continue;
 		}
-		if (log && !(e >> 16 == ip && code == CODE_OUTERMOST))
-			log->ok = false; /* replayed: only plain rules and the end */
 		struct cfi_rule r;
 		if (e >> 16 == ip)
 			decode_rule(code, &r);
@@ -770,67 +736,6 @@ walk(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi, uintp
 	return n;
 }
 
-unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
-		    uintptr_t *out, unsigned max, bool *truncated, bool *broken)
-{
-	return walk(ip, sp, bp, lo, hi, out, max, truncated, broken, NULL);
-}
-
-static inline size_t memo_slot(uintptr_t ip, uintptr_t sp)
-{
-	return (size_t)(((uint64_t)(ip ^ sp) * 0x9E3779B97F4A7C15ull) >> 62) &
-	       (UNWIND_MEMO_SLOTS - 1);
-}
-
-unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
-			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken, uint64_t **note)
-{
-	_Static_assert((UNWIND_MEMO_SLOTS & (UNWIND_MEMO_SLOTS - 1)) == 0 && UNWIND_MEMO_SLOTS <= 4,
-		       "memo_slot takes the hash's top two bits");
-	uint32_t gen = load_relaxed(&memo_generation) + 1; /* 0 is an empty entry */
-	struct unwind_memo_entry *e = &m->e[memo_slot(ip, sp)];
-	if (e->gen == gen && e->ip == ip && e->sp == sp && e->bp == bp && e->max == max &&
-	    e->lo == lo && e->hi == hi) {
-		/* The same start and the same words at the same places: the walk, a
-		 * function of nothing else (rules are fixed per address until a flush
-		 * changes the generation), would find the same frames. Every address
-		 * was checked inside [lo, hi) by the walk that logged it. */
-		unsigned i = 0;
-		while (i < e->nreads && *(const uintptr_t *)e->at[i] == e->val[i])
-			i++;
-		if (i == e->nreads) {
-			memcpy(out, e->frames, e->n * sizeof(*out));
-			*truncated = e->truncated;
-			*broken = e->broken;
-			*note = &e->note;
-			return e->n;
-		}
-	}
-	struct walk_log log = {e->at, e->val, 0, true};
-	unsigned n = walk(ip, sp, bp, lo, hi, out, max, truncated, broken, &log);
-	if (log.ok && n <= UNWIND_MEMO_FRAMES) {
-		e->gen = gen;
-		e->ip = ip;
-		e->sp = sp;
-		e->bp = bp;
-		e->lo = lo;
-		e->hi = hi;
-		e->max = max;
-		e->n = n;
-		e->nreads = log.n;
-		e->truncated = *truncated;
-		e->broken = *broken;
-		e->note = 0;
-		memcpy(e->frames, out, n * sizeof(*out));
-		*note = &e->note;
-	} else {
-		e->gen = 0; /* its logs were overwritten */
-		*note = NULL;
-	}
-	return n;
-}
-
 #else /* !CFI_WALKER */
 
 void unwind_cfi_rule(uintptr_t pc, struct cfi_rule *r)
@@ -852,15 +757,6 @@ unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uint
 	*truncated = false;
 	*broken = true;
 	return 0;
-}
-
-unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
-			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken, uint64_t **note)
-{
-	(void)m;
-	*note = NULL;
-	return unwind_cfi(ip, sp, bp, lo, hi, out, max, truncated, broken);
 }
 
 #endif /* CFI_WALKER */

@@ -59,39 +59,8 @@ void unwind_cfi_rule(uintptr_t pc, struct cfi_rule *r);
 unsigned unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
 		    uintptr_t *out, unsigned max, bool *truncated, bool *broken);
 
-/*
- * A thread's memo of its last walks: a walk that starts where one of them started
- * (the same return address, stack pointer and frame register) and finds every stack
- * word that walk read unchanged at the same address finds the same frames, so it
- * compares those words (one load and compare a frame, two with saved rbp) instead
- * of walking. Only walks that followed cached plain rules all the way are kept.
- */
-#define UNWIND_MEMO_FRAMES 32
-#define UNWIND_MEMO_SLOTS  4
-struct unwind_memo_entry {
-	uint32_t gen; /* 0: empty; else the rule cache's generation it was made in */
-	unsigned max;
-	uintptr_t ip, sp, bp, lo, hi; /* the walk's start and bounds */
-	unsigned n, nreads;
-	bool truncated, broken;
-	uint64_t note; /* the caller's, kept with the frames (0 when new) */
-	uintptr_t frames[UNWIND_MEMO_FRAMES];
-	uintptr_t at[2 * UNWIND_MEMO_FRAMES], val[2 * UNWIND_MEMO_FRAMES]; /* what it read */
-};
-struct unwind_memo {
-	struct unwind_memo_entry e[UNWIND_MEMO_SLOTS];
-};
-
-/* unwind_cfi through the thread's memo `m` (owner only: not shared). *note: a word
- * the caller may keep with these frames (a hash of them, say): what it left there
- * when they came from the memo, 0 when they were walked; NULL when they are not
- * kept. */
-unsigned unwind_cfi_memo(struct unwind_memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp,
-			 uintptr_t lo, uintptr_t hi, uintptr_t *out, unsigned max, bool *truncated,
-			 bool *broken, uint64_t **note);
-
 /* Forget every cached rule: objects were unloaded, and their addresses may be
- * reused by others. Every memo entry goes stale with them. */
+ * reused by others. */
 void unwind_cfi_flush(void);
 
 #endif /* TT_UNWIND_CFI_H */
