@@ -372,6 +372,18 @@ enum {
 	BEGIN_TICKET	/* allocate n + k->pad, then alloc_end */
 };
 
+/* The common case of an allocation decided before it is made: tags, a live handle
+ * (*t), a known site. True with *p the draw; false, nothing counted, when anything
+ * is uncommon. */
+static inline __attribute__((always_inline)) bool
+decide_common(size_t n, uintptr_t site, struct thagtrace_thread **t, double *p)
+{
+	*t = tt_self;
+	return likely(load_acquire(&tags_new)) &&
+	       likely((uintptr_t)*t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
+	       likely(record_decide_fast(*t, n, site, p));
+}
+
 /*
  * Decide about an allocation of n bytes of alignment `align` (0: malloc's) from
  * `site`, before it is made. The common case (a live handle, a known site, not
@@ -380,17 +392,16 @@ enum {
 static inline __attribute__((always_inline)) int alloc_begin(struct alloc_ticket *k, size_t n,
 							     size_t align, uintptr_t site)
 {
-	if (!load_acquire(&tags_new))
-		return BEGIN_UNTAGGED;
-	struct thagtrace_thread *t = tt_self;
+	struct thagtrace_thread *t;
 	double p;
-	if (likely((uintptr_t)t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
-	    likely(record_decide_fast(t, n, site, &p))) {
+	if (decide_common(n, site, &t, &p)) {
 		if (likely(p == 0.0))
 			return BEGIN_PLAIN;
 		ticket_sampled(k, t, n, align, site, p);
 		return BEGIN_TICKET;
 	}
+	if (!load_acquire(&tags_new))
+		return BEGIN_UNTAGGED;
 	*k = (struct alloc_ticket){.t = t, .site = site, .n = n};
 	if (!alloc_decide_general(k))
 		return BEGIN_UNTAGGED;
@@ -590,18 +601,6 @@ static inline __attribute__((always_inline)) void *on_free(void *p)
 
 #define REAL_MALLOC(want) real.malloc(want)
 
-/* The common case of an allocation decided before it is made: tags, a live handle
- * (*t), a known site. True with *p the draw; false, nothing counted, when anything
- * is uncommon. */
-static inline __attribute__((always_inline)) bool
-decide_common(size_t n, uintptr_t site, struct thagtrace_thread **t, double *p)
-{
-	*t = tt_self;
-	return likely(load_acquire(&tags_new)) &&
-	       likely((uintptr_t)*t > (uintptr_t)THREAD_EXITED && tt_guard == 0) &&
-	       likely(record_decide_fast(*t, n, site, p));
-}
-
 /* malloc's sampled block (its count and draw done): allocated padded and recorded. */
 static __attribute__((noinline)) void *malloc_sampled(struct thagtrace_thread *t, size_t n,
 						      uintptr_t site, double p, uintptr_t fp)
@@ -791,6 +790,41 @@ static char *realloc_repad(char *old, uint64_t w, size_t n, size_t pad)
 	return b;
 }
 
+/* old (tag word w, 0: plain) to n bytes for ticket k (alloc_begin_ticket's or
+ * ticket_sampled's): realloc_tags' second half, and realloc's for a sampled block. */
+static void *realloc_ticketed(void *old, uint64_t w, size_t n, struct alloc_ticket *k, uintptr_t fp)
+{
+	size_t opad = w ? blocktag_pad_of(w) : 0;
+	char *obase = old ? (char *)old - opad : NULL;
+	bool record_free = old && (w ? blocktag_recorded_in(w, load_relaxed(&tt_active_gen))
+				     : freeset_gate_may((uintptr_t)old));
+	uint64_t ts = record_free ? tt_ticks() : 0;
+	char *b;
+	if (k->pad == opad && opad <= BLOCKTAG_MIN_PAD) {
+		b = real.realloc(obase, n + opad); /* in place where the allocator can */
+	} else if (old && k->pad + opad == BLOCKTAG_MIN_PAD) {
+		b = realloc_repad(old, w, n, k->pad);
+	} else {
+		b = real.malloc(n + k->pad);
+		if (b && old) {
+			size_t keep = usable_of(old, w);
+			memcpy(b + k->pad, old, keep < n ? keep : n);
+			if (w)
+				blocktag_set(old, 0);
+			real.free(obase);
+		}
+	}
+	if (!b)
+		return alloc_failed(k);
+	if (record_free) {
+		if (k->spare) /* lent by alloc_begin, entered until alloc_end */
+			push_free_if_recorded(k->t, old, w != 0, ts);
+		else
+			free_record_stamped(old, w != 0, ts);
+	}
+	return alloc_end(k, b, fp);
+}
+
 /*
  * realloc when tags are in play (old tagged, or new blocks may be): the old block
  * and the new one may differ in pad; across the plain pad realloc_repad keeps
@@ -798,9 +832,6 @@ static char *realloc_repad(char *old, uint64_t w, size_t n, size_t pad)
  * copy, a free), as realloc may. The free is stamped before the call, the allocation
  * recorded after; a failure leaves old live and records nothing.
  */
-static void *realloc_ticketed(void *old, uint64_t w, size_t n, struct alloc_ticket *kp,
-			      uintptr_t fp);
-
 static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_t n, uintptr_t site,
 						    uintptr_t fp)
 {
@@ -824,42 +855,6 @@ static __attribute__((noinline)) void *realloc_tags(void *old, uint64_t w, size_
 		return b;
 	}
 	return realloc_ticketed(old, w, n, &k, fp);
-}
-
-/* realloc_tags' second half: old (tag word w) to n bytes for ticket k. */
-static void *realloc_ticketed(void *old, uint64_t w, size_t n, struct alloc_ticket *kp,
-			      uintptr_t fp)
-{
-	struct alloc_ticket k = *kp;
-	size_t opad = w ? blocktag_pad_of(w) : 0;
-	char *obase = old ? (char *)old - opad : NULL;
-	bool record_free = old && (w ? blocktag_recorded_in(w, load_relaxed(&tt_active_gen))
-				     : freeset_gate_may((uintptr_t)old));
-	uint64_t ts = record_free ? tt_ticks() : 0;
-	char *b;
-	if (k.pad == opad && opad <= BLOCKTAG_MIN_PAD) {
-		b = real.realloc(obase, n + opad); /* in place where the allocator can */
-	} else if (old && k.pad + opad == BLOCKTAG_MIN_PAD) {
-		b = realloc_repad(old, w, n, k.pad);
-	} else {
-		b = real.malloc(n + k.pad);
-		if (b && old) {
-			size_t keep = usable_of(old, w);
-			memcpy(b + k.pad, old, keep < n ? keep : n);
-			if (w)
-				blocktag_set(old, 0);
-			real.free(obase);
-		}
-	}
-	if (!b)
-		return alloc_failed(&k);
-	if (record_free) {
-		if (k.spare) /* lent by alloc_begin, entered until alloc_end */
-			push_free_if_recorded(k.t, old, w != 0, ts);
-		else
-			free_record_stamped(old, w != 0, ts);
-	}
-	return alloc_end(&k, b, fp);
 }
 
 static inline __attribute__((always_inline)) void *realloc_at(void *old, size_t n, uintptr_t site,
@@ -1109,20 +1104,6 @@ static void new_unwind(struct new_pending *u)
 
 #define NEW_BODY(CALL, FALLBACK, align) NEW_BODY_AT(CALL, FALLBACK, align, CALL_SITE, FRAME)
 
-/* new's sampled block, its count and draw done, straight from the real malloc
- * (direct operators); NULL, the count taken back, when that failed. */
-static __attribute__((noinline)) void *new_sampled(struct thagtrace_thread *t, size_t n,
-						   uintptr_t site, double p, uintptr_t fp)
-{
-	struct alloc_ticket k;
-	ticket_sampled(&k, t, n, 0, site, p);
-	size_t want = n + k.pad;
-	void *b = real.malloc(want ? want : 1);
-	if (unlikely(b == NULL))
-		return alloc_failed(&k);
-	return alloc_end(&k, b, fp);
-}
-
 /*
  * new's common case inline, as malloc's: direct operators, a live handle, tags, a
  * known site. A failed malloc takes its count back and goes the whole way
@@ -1139,7 +1120,7 @@ static __attribute__((noinline)) void *new_sampled(struct thagtrace_thread *t, s
 				return b;                                                          \
 			plain_failed(n, CALL_SITE);                                                \
 		} else {                                                                           \
-			b = kept_frame(new_sampled(t, n, CALL_SITE, pr, FRAME));                   \
+			b = kept_frame(malloc_sampled(t, n, CALL_SITE, pr, FRAME));                \
 			if (likely(b != NULL))                                                     \
 				return b;                                                          \
 		}                                                                                  \

@@ -21,7 +21,6 @@ static struct site_table *table_map(uint64_t capacity)
 		prefault(p, bytes);
 	struct site_table *t = p; /* anonymous memory is zero: every slot empty */
 	t->capacity = capacity;
-	t->shift = 64u - (unsigned)__builtin_ctzll(capacity);
 	t->map_bytes = bytes;
 	return t;
 }
@@ -31,7 +30,7 @@ static void use_table(struct sites *s, struct site_table *t)
 {
 	s->e = t->e;
 	s->mask = t->capacity - 1;
-	s->shift = t->shift;
+	s->shift = sites_shift(t);
 }
 
 /* A table and empty counters; nothing retired. */

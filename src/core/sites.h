@@ -27,8 +27,7 @@ struct site_entry {
 } __attribute__((aligned(64))); /* one cache line an entry, never two */
 
 struct site_table {
-	uint64_t capacity;     /* entries, power of two: 2^(64 - shift) */
-	unsigned shift;	       /* a site's first slot: its hash's top bits */
+	uint64_t capacity;     /* entries, power of two */
 	_Atomic uint64_t used; /* owner writes (relaxed); the writer reads whether 0 */
 	size_t map_bytes;
 	struct site_table *retired_next;
@@ -66,9 +65,14 @@ struct site_entry *sites_insert(struct sites *s, uint64_t site, uint64_t size);
 /* The first slot of a site: the top bits of a Fibonacci hash. */
 #define SITES_HASH_MUL 0x9E3779B97F4A7C15ull
 
+static inline unsigned sites_shift(const struct site_table *t)
+{
+	return 64u - (unsigned)__builtin_ctzll(t->capacity);
+}
+
 static inline uint64_t sites_slot(const struct site_table *t, uint64_t site)
 {
-	return (site * SITES_HASH_MUL) >> t->shift;
+	return (site * SITES_HASH_MUL) >> sites_shift(t);
 }
 
 /* Owner: the entry of `site` (not 0), or NULL when the table does not hold it yet. */
