@@ -419,6 +419,25 @@ Test(format, bad_records_inside_a_valid_frame)
 		write_raw(bad, sb.data, sb.size);
 		expect_error(bad, probs[i].want);
 	}
+
+	/* NAME: the name, cut to what the decoder keeps; a name that is not a string is
+	 * an error naming the record. */
+	msgpack_sbuffer_clear(&sb);
+	encode_name(&pk, "renamed-worker");
+	write_raw(bad, sb.data, sb.size);
+	d = tt_decoder_open(bad, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	cr_assert_eq(tt_decoder_next(d, &r), 1, "%s", tt_decoder_error(d));
+	cr_assert_eq(r.tag, TT_REC_NAME);
+	cr_assert_str_eq(r.name.name, "renamed-worker");
+	cr_assert_eq(tt_decoder_next(d, &r), 0);
+	tt_decoder_destroy(d);
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, TT_REC_NAME);
+	msgpack_pack_uint8(&pk, 7);
+	write_raw(bad, sb.data, sb.size);
+	expect_error(bad, "offset 24: name record #1: field 1 is not a string");
 	msgpack_sbuffer_destroy(&sb);
 }
 
