@@ -334,8 +334,8 @@ static void merge_child(const char *dir, const char *threads, bool outputs, int 
 	res.samples = p->samples;
 	res.nstacks = p->nstacks;
 	res.nthreads = p->nthreads;
-	double fig[] = {p->alloc_bytes, p->alloc_count,	  p->alloc_bytes_ci, p->live_bytes,
-			p->live_count,	p->live_bytes_ci, p->peak_bytes,     p->peak_count};
+	double fig[] = {p->alloc_bytes, p->alloc_count,	  p->alloc_bytes_hi, p->live_bytes,
+			p->live_count,	p->live_bytes_hi, p->peak_bytes,     p->peak_count};
 	memcpy(res.figures, fig, sizeof(fig));
 	res.peak_ts = p->peak_ts;
 	res.frees_matched = p->frees_matched;

@@ -118,8 +118,13 @@ static void attribute(const struct tt_profile *p, struct tt_resolver *r)
 		w->est_bytes += s->alloc_bytes;
 		w->est_calls += s->alloc_count;
 		w->est_live += s->live_bytes;
-		w->ci += s->alloc_bytes_ci * s->alloc_bytes_ci;
-		w->ci_calls += s->alloc_count_ci * s->alloc_count_ci;
+		/* The wider side of each interval, added in quadrature. */
+		double hb =
+		    fmax(s->alloc_bytes_hi - s->alloc_bytes, s->alloc_bytes - s->alloc_bytes_lo);
+		double hc =
+		    fmax(s->alloc_count_hi - s->alloc_count, s->alloc_count - s->alloc_count_lo);
+		w->ci += hb * hb;
+		w->ci_calls += hc * hc;
 		w->samples += s->samples;
 		w->stacks++;
 	}

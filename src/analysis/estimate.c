@@ -1,19 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Estimation: from each stack's Horvitz-Thompson sums to figures calibrated on the
- * exact per-site totals of .freq, with 95 % intervals (docs/estimation.md).
- *
- * Under one call site c with exact total T (bytes or count, from .freq), stacks s
- * with HT estimates Y_s summing to Y: the estimate of s is T * Y_s / Y (a ratio
- * estimator: the stacks share the site's exact total in the proportions the sample
- * saw). Its variance by linearization, with A_s = sum over s's samples of
- * x^2 (1-p)/p^2 (the HT variance estimate) and A the same over the whole site:
- *     Var = (T / Y)^2 * ((1 - R)^2 A_s + R^2 (A - A_s)),   R = Y_s / Y.
- * A site with one stack is exact. Stacks whose leaf is no .freq site keep their HT
- * estimate and variance. Live and peak bytes of a stack are its HT sums over the
- * sampled blocks still live, scaled by the same site factor T / Y: the ratio
- * estimator above with Y_s the live sampled sum and A_s its variance term, so a
- * site whose every block leaked comes out exact.
+ * Estimation: from each stack's sums over its recorded allocations to figures
+ * calibrated on the exact per-site totals of .freq, with 95 % intervals
+ * (docs/estimation.md). The arithmetic of one figure is interval.c's: what was
+ * recorded with p = 1 is exact; the rest of the site's exact total is shared among
+ * its stacks in the proportions of their Horvitz-Thompson sums, with intervals
+ * that also hold when a stack has few samples or none. Live and peak bytes of a
+ * stack are the same with the stack's blocks still live (at the end, at the peak)
+ * in place of all its blocks. Stacks whose leaf is no .freq site keep their HT
+ * estimate and its normal interval.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,8 +18,8 @@
 
 struct site_acc {
 	uint64_t site;
-	uint64_t count, bytes; /* exact */
-	double y_bytes, y_count, a_bytes, a_count;
+	uint64_t count, bytes;		       /* exact */
+	struct tt_sums sb, sc, live_b, live_c; /* over its stacks' samples */
 	unsigned nstacks;
 };
 
@@ -55,13 +50,37 @@ static struct site_acc *site_get(struct proc_sites *ps, uint64_t site, bool crea
 	return &ps->acc[ps->n++];
 }
 
-/* T * R with R = y_s / y, and its variance (see the top of the file). */
-static void ratio(double t, double y, double ys, double a, double as, double *est, double *var)
+/* Sums of independent parts' one-sided widths, added in quadrature. */
+struct widths {
+	double est, down, up;
+};
+
+static void widths_add(struct widths *w, struct tt_interval iv)
 {
-	double r = ys / y, k = t / y;
-	*est = t * r;
-	double v = k * k * ((1 - r) * (1 - r) * as + r * r * (a - as));
-	*var = v > 0 ? v : 0;
+	w->est += iv.est;
+	w->down += (iv.est - iv.lo) * (iv.est - iv.lo);
+	w->up += (iv.hi - iv.est) * (iv.hi - iv.est);
+}
+
+static void widths_get(const struct widths *w, double *lo, double *hi)
+{
+	*lo = fmax(0, w->est - sqrt(w->down));
+	*hi = w->est + sqrt(w->up);
+}
+
+/* A figure with no exact total: its HT estimate and normal interval. */
+static struct tt_interval uncalibrated(const struct tt_sums *s)
+{
+	double est = s->certain + s->ht, sd = TT_Z95 * sqrt(fmax(0, s->var));
+	return (struct tt_interval){est, fmax(s->certain + s->raw, est - sd), est + sd};
+}
+
+/* Put an interval's ends in [lo, hi] fields and return the estimate. */
+static double set_iv(struct tt_interval iv, double *lo, double *hi)
+{
+	*lo = iv.lo;
+	*hi = iv.hi;
+	return iv.est;
 }
 
 int tt_estimate(struct tt_profile *p)
@@ -104,7 +123,7 @@ int tt_estimate(struct tt_profile *p)
 		p->freeset_full += t->procs[i].freeset_full;
 	}
 
-	/* HT sums of the stacks under each site. */
+	/* Sums of the stacks under each site. */
 	unsigned nsampled = p->nstacks;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
@@ -112,72 +131,75 @@ int tt_estimate(struct tt_profile *p)
 		    s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
 		if (!a)
 			continue;
-		a->y_bytes += s->ht_bytes;
-		a->y_count += s->ht_count;
-		a->a_bytes += s->var_bytes;
-		a->a_count += s->var_count;
+		tt_sums_merge(&a->sb, &s->sb);
+		tt_sums_merge(&a->sc, &s->sc);
+		tt_sums_merge(&a->live_b, &s->live_b);
+		tt_sums_merge(&a->live_c, &s->live_c);
 		a->nstacks++;
 	}
 
-	double var_bytes = 0, var_count = 0, peak_bytes = 0, peak_count = 0;
+	struct widths alloc_b = {0}, alloc_c = {0}, live = {0};
+	double peak_bytes = 0, peak_count = 0;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
 		struct site_acc *a =
 		    s->nframes ? site_get(&ps[s->proc], s->frames[0], false) : NULL;
-		double vb, vc;
-		if (a && a->y_bytes > 0 && a->y_count > 0) {
-			ratio((double)a->bytes, a->y_bytes, s->ht_bytes, a->a_bytes, s->var_bytes,
-			      &s->alloc_bytes, &vb);
-			ratio((double)a->count, a->y_count, s->ht_count, a->a_count, s->var_count,
-			      &s->alloc_count, &vc);
-			/* Live and peak from the same samples, scaled by the site's
-			 * exact-to-sampled ratio: a site whose every block leaked comes
-			 * out exact. */
-			double kb = (double)a->bytes / a->y_bytes,
-			       kc = (double)a->count / a->y_count;
-			if (s->live_bytes > 0) {
-				double ht_var = s->live_var;
-				ratio((double)a->bytes, a->y_bytes, s->live_bytes, a->a_bytes,
-				      s->live_var, &s->live_bytes, &s->live_var);
-				/* When every sampled block of the site is still live the
-				 * ratio's variance estimate is 0, yet unsampled blocks may
-				 * have been freed: never claim less than the live sum's own
-				 * Horvitz-Thompson variance. */
-				if (s->live_var < ht_var)
-					s->live_var = ht_var;
-			}
-			s->live_count *= kc;
-			s->peak_bytes *= kb;
-			s->peak_count *= kc;
+		if (a && (a->count || a->bytes)) {
+			double nb = (double)a->bytes, nc = (double)a->count;
+			bool whole = a->nstacks == 1;
+			s->alloc_bytes = set_iv(tt_interval_part(nb, &a->sb, &s->sb, whole),
+						&s->alloc_bytes_lo, &s->alloc_bytes_hi);
+			s->alloc_count = set_iv(tt_interval_part(nc, &a->sc, &s->sc, whole),
+						&s->alloc_count_lo, &s->alloc_count_hi);
+			s->live_bytes = set_iv(tt_interval_part(nb, &a->sb, &s->live_b, false),
+					       &s->live_bytes_lo, &s->live_bytes_hi);
+			s->live_count = tt_interval_part(nc, &a->sc, &s->live_c, false).est;
+			s->peak_bytes = tt_interval_part(nb, &a->sb, &s->peak_b, false).est;
+			s->peak_count = tt_interval_part(nc, &a->sc, &s->peak_c, false).est;
 		} else {
-			s->alloc_bytes = s->ht_bytes;
-			s->alloc_count = s->ht_count;
-			vb = s->var_bytes;
-			vc = s->var_count;
-			var_bytes += vb;
-			var_count += vc;
+			struct tt_interval b = uncalibrated(&s->sb), c = uncalibrated(&s->sc),
+					   l = uncalibrated(&s->live_b);
+			s->alloc_bytes = set_iv(b, &s->alloc_bytes_lo, &s->alloc_bytes_hi);
+			s->alloc_count = set_iv(c, &s->alloc_count_lo, &s->alloc_count_hi);
+			s->live_bytes = set_iv(l, &s->live_bytes_lo, &s->live_bytes_hi);
+			s->live_count = uncalibrated(&s->live_c).est;
+			s->peak_bytes = uncalibrated(&s->peak_b).est;
+			s->peak_count = uncalibrated(&s->peak_c).est;
+			widths_add(&alloc_b, b);
+			widths_add(&alloc_c, c);
+			widths_add(&live, l);
 			p->uncalibrated_stacks++;
 		}
-		s->alloc_bytes_ci = TT_Z95 * sqrt(vb);
-		s->alloc_count_ci = TT_Z95 * sqrt(vc);
 	}
 
-	/* Sites no sample reached (poisson sampling, or a lost event): their exact
-	 * totals under a stack of the call site alone. */
+	/* Per site: live bytes in all (sites are independent; the stacks of one are
+	 * not), and what no sample placed: a site that none reached, or a site of
+	 * several stacks with no p < 1 sample, whose uncertain part no stack can
+	 * claim, goes to a stack of the call site alone. */
 	for (unsigned pi = 0; pi < t->nprocs; pi++) {
 		for (size_t j = 0; j < ps[pi].n; j++) {
 			struct site_acc *a = &ps[pi].acc[j];
 			if (a->count)
 				p->calibrated_sites++;
-			if (a->y_count > 0 || !a->count)
+			if (a->nstacks)
+				widths_add(&live, tt_interval_part((double)a->bytes, &a->sb,
+								   &a->live_b, false));
+			double rest_b = (double)a->bytes - a->sb.certain,
+			       rest_c = (double)a->count - a->sc.certain;
+			if (!a->count || rest_c < 0.5 || (a->nstacks == 1 || a->sc.k > 0))
 				continue;
 			int idx = tt_profile_stack(p, pi, &a->site, 1, 0);
 			if (idx < 0)
 				goto out;
 			struct tt_stack *s = &p->stacks[idx];
 			s->synthetic = true;
-			s->alloc_bytes += (double)a->bytes;
-			s->alloc_count += (double)a->count;
+			rest_b = rest_b > 0 ? rest_b : 0;
+			s->alloc_bytes += rest_b;
+			s->alloc_bytes_lo += rest_b;
+			s->alloc_bytes_hi += rest_b;
+			s->alloc_count += rest_c;
+			s->alloc_count_lo += rest_c;
+			s->alloc_count_hi += rest_c;
 		}
 	}
 
@@ -185,19 +207,27 @@ int tt_estimate(struct tt_profile *p)
 		const struct tt_stack *s = &p->stacks[i];
 		p->alloc_bytes += s->alloc_bytes;
 		p->alloc_count += s->alloc_count;
-		p->live_bytes += s->live_bytes;
 		p->live_count += s->live_count;
-		p->live_bytes_ci += s->live_var;
 		peak_bytes += s->peak_bytes;
 		peak_count += s->peak_count;
 	}
-	/* The peak's moment is where the sampled live total was highest; its size, the
+	/* Calibrated sites add exact totals: only uncalibrated stacks widen these. */
+	widths_get(&alloc_b, &p->alloc_bytes_lo, &p->alloc_bytes_hi);
+	widths_get(&alloc_c, &p->alloc_count_lo, &p->alloc_count_hi);
+	p->alloc_bytes_lo += p->alloc_bytes - alloc_b.est;
+	p->alloc_bytes_hi += p->alloc_bytes - alloc_b.est;
+	p->alloc_count_lo += p->alloc_count - alloc_c.est;
+	p->alloc_count_hi += p->alloc_count - alloc_c.est;
+	p->live_bytes = live.est;
+	widths_get(&live, &p->live_bytes_lo, &p->live_bytes_hi);
+	/* The peak's moment and ends come from merge.c's timeline; its size, the
 	 * calibrated stacks live at that moment. */
 	p->peak_bytes = peak_bytes;
 	p->peak_count = peak_count;
-	p->alloc_bytes_ci = TT_Z95 * sqrt(var_bytes);
-	p->alloc_count_ci = TT_Z95 * sqrt(var_count);
-	p->live_bytes_ci = TT_Z95 * sqrt(p->live_bytes_ci);
+	if (p->peak_bytes_lo > peak_bytes)
+		p->peak_bytes_lo = peak_bytes;
+	if (p->peak_bytes_hi < peak_bytes)
+		p->peak_bytes_hi = peak_bytes;
 	rc = 0;
 out:
 	for (unsigned i = 0; i < t->nprocs; i++) {

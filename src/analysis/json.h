@@ -37,14 +37,13 @@ static inline void json_est(FILE *f, double v)
 	fprintf(f, "%.0f", v < 0 ? 0.0 : v);
 }
 
-/* A 95 % interval [v - ci, v + ci], the low end floored at lo_floor. */
-static inline void json_ci(FILE *f, double v, double ci, double lo_floor)
+/* A 95 % interval [lo, hi]. */
+static inline void json_ci(FILE *f, double lo, double hi)
 {
-	double lo = v - ci < lo_floor ? lo_floor : v - ci;
 	fputc('[', f);
 	json_est(f, lo);
 	fputs(", ", f);
-	json_est(f, v + ci);
+	json_est(f, hi);
 	fputc(']', f);
 }
 
@@ -55,10 +54,10 @@ static inline void json_kv_est(FILE *f, const char *key, double v)
 	json_est(f, v);
 }
 
-static inline void json_kv_ci(FILE *f, const char *key, double v, double ci, double lo_floor)
+static inline void json_kv_ci(FILE *f, const char *key, double lo, double hi)
 {
 	fprintf(f, ", \"%s\": ", key);
-	json_ci(f, v, ci, lo_floor);
+	json_ci(f, lo, hi);
 }
 
 #endif /* TT_JSON_H */

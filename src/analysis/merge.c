@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include "merge.h"
 
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,9 @@ struct merge_state {
 	struct u64map by_hash; /* stack hash -> index (a collision moves to hash + 1) */
 	struct arena arena;
 	uint32_t peak_epoch;
-	double live_bytes, live_count;
+	double live_bytes, live_count, live_var; /* the live total's HT sums */
+	double peak_lo;				 /* its 95 % low bound at the peak */
+	bool peak_set;
 };
 
 /* tt_profile_stack needs the state; one merge runs at a time per profile. */
@@ -231,10 +234,33 @@ static int fail_file(struct run *r, const char *path, const char *msg)
 static void stack_touch(struct merge_state *ms, struct tt_stack *s)
 {
 	if (s->mod_epoch != ms->peak_epoch) {
-		s->peak_snap_bytes = s->live_bytes;
-		s->peak_snap_count = s->live_count;
+		s->peak_b = s->live_b;
+		s->peak_c = s->live_c;
 		s->mod_epoch = ms->peak_epoch;
 	}
+}
+
+/* A recorded block of x bytes and weight w = 1/p joins (sign 1) or leaves (-1) the
+ * live sums of its stack and the live total. */
+static void live_move(struct merge_state *ms, struct tt_stack *s, double x, double w, int sign)
+{
+	double v = x * x * (w - 1.0) * w;
+	if (w == 1.0) {
+		s->live_b.certain += sign * x;
+		s->live_c.certain += sign;
+	} else {
+		s->live_b.ht += sign * x * w;
+		s->live_b.var += sign * v;
+		s->live_b.raw += sign * x;
+		s->live_b.k += (uint64_t)(int64_t)sign;
+		s->live_c.ht += sign * w;
+		s->live_c.var += sign * (w - 1.0) * w;
+		s->live_c.raw += sign;
+		s->live_c.k += (uint64_t)(int64_t)sign;
+	}
+	ms->live_bytes += sign * x * w;
+	ms->live_count += sign * w;
+	ms->live_var += sign * v;
 }
 
 static unsigned hist_bucket(uint64_t size)
@@ -247,7 +273,12 @@ static void note_peak(struct run *r, const struct cursor *c)
 {
 	struct merge_state *ms = &r->pp->ms;
 	struct tt_profile *p = r->p;
-	if (ms->live_bytes > p->peak_bytes) {
+	double sd = TT_Z95 * sqrt(ms->live_var > 0 ? ms->live_var : 0);
+	if (ms->live_bytes + sd > p->peak_bytes_hi)
+		p->peak_bytes_hi = ms->live_bytes + sd;
+	if (ms->live_bytes - sd > ms->peak_lo || !ms->peak_set) {
+		ms->peak_set = true;
+		ms->peak_lo = ms->live_bytes - sd;
 		p->peak_bytes = ms->live_bytes;
 		p->peak_count = ms->live_count;
 		p->peak_ts = c->ts;
@@ -280,13 +311,11 @@ static int on_alloc(struct run *r, struct cursor *c)
 		return fail_file(r, th->bin, msg);
 	}
 	struct tt_stack *s = &p->stacks[ev->stack];
-	double w = 1.0 / prob, x = (double)ev->size, vw = (1.0 - prob) * w * w;
+	double w = 1.0 / prob, x = (double)ev->size;
 	if (!s->samples)
 		s->first_ts = c->ts;
-	s->ht_bytes += x * w;
-	s->ht_count += w;
-	s->var_bytes += x * x * vw;
-	s->var_count += vw;
+	tt_sums_add(&s->sb, x, prob);
+	tt_sums_add(&s->sc, 1.0, prob);
 	s->samples++;
 	s->sampled_bytes += ev->size;
 	p->samples++;
@@ -305,13 +334,8 @@ static int on_alloc(struct run *r, struct cursor *c)
 		/* Allocated again without a recorded free (the free was dropped, or the
 		 * tracer's set of sampled pointers was full): the old block is gone. */
 		struct tt_stack *old = &p->stacks[e->stack];
-		double ow = e->w, ox = (double)e->size;
 		stack_touch(ms, old);
-		old->live_bytes -= ox * ow;
-		old->live_count -= ow;
-		old->live_var -= ox * ox * (ow - 1.0) * ow;
-		ms->live_bytes -= ox * ow;
-		ms->live_count -= ow;
+		live_move(ms, old, (double)e->size, e->w, -1);
 		p->frees_unmatched++;
 	}
 	e->stack = (uint32_t)ev->stack;
@@ -319,11 +343,7 @@ static int on_alloc(struct run *r, struct cursor *c)
 	e->w = (float)w;
 	w = e->w; /* what the free will subtract */
 	stack_touch(ms, s);
-	s->live_bytes += x * w;
-	s->live_count += w;
-	s->live_var += x * x * (w - 1.0) * w;
-	ms->live_bytes += x * w;
-	ms->live_count += w;
+	live_move(ms, s, x, w, 1);
 	note_peak(r, c);
 	return 0;
 }
@@ -343,12 +363,7 @@ static void on_free(struct run *r, struct cursor *c)
 	struct merge_state *ms = &r->pp->ms;
 	struct tt_stack *s = &p->stacks[e->stack];
 	stack_touch(ms, s);
-	double x = (double)e->size, w = e->w;
-	s->live_bytes -= x * w;
-	s->live_count -= w;
-	s->live_var -= x * x * (w - 1.0) * w;
-	ms->live_bytes -= x * w;
-	ms->live_count -= w;
+	live_move(ms, s, (double)e->size, e->w, -1);
 	p->frees_matched++;
 	live_remove(&r->live, e);
 }
@@ -664,26 +679,18 @@ out:
 	return rc;
 }
 
-/* Stacks untouched since the latest peak hold their peak value now. */
+/* Stacks untouched since the latest peak hold their peak sums now. */
 static void finish_peak(struct merge_state *ms, struct tt_profile *p)
 {
 	for (unsigned i = 0; i < p->nstacks; i++) {
 		struct tt_stack *s = &p->stacks[i];
 		if (s->mod_epoch != ms->peak_epoch) {
-			s->peak_bytes = s->live_bytes;
-			s->peak_count = s->live_count;
-		} else {
-			s->peak_bytes = s->peak_snap_bytes;
-			s->peak_count = s->peak_snap_count;
+			s->peak_b = s->live_b;
+			s->peak_c = s->live_c;
 		}
-		/* Float sums that went to zero may sit a rounding error off it. */
-		if (s->live_bytes < 0.5)
-			s->live_bytes = s->live_count = s->live_var = 0;
-		if (s->live_var < 0)
-			s->live_var = 0;
-		if (s->peak_bytes < 0.5)
-			s->peak_bytes = s->peak_count = 0;
 	}
+	if (ms->peak_set)
+		p->peak_bytes_lo = ms->peak_lo > 0 ? ms->peak_lo : 0;
 }
 
 struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filter *filter,

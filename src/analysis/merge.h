@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../common/format.h"
+#include "interval.h"
 #include "trace.h"
 
 #define TT_Z95		1.959963984540054 /* the normal quantile of a 95 % interval */
@@ -28,24 +29,24 @@ struct tt_stack {
 	uint64_t first_ts;	/* first allocation from it (module map lookup) */
 	bool synthetic;		/* made from a .freq site that no sample reached */
 
-	/* Horvitz-Thompson sums over its sampled allocations (weight 1/p). */
-	double ht_bytes, ht_count;   /* sum size/p, sum 1/p */
-	double var_bytes, var_count; /* sum size^2 (1-p)/p^2, sum (1-p)/p^2 */
+	/* Sums over its recorded allocations (interval.h): bytes (x = size), calls
+	 * (x = 1); and over those of them still live. */
+	struct tt_sums sb, sc, live_b, live_c;
 	uint64_t samples, sampled_bytes;
 
-	/* After estimate.c: calibrated to the exact .freq totals of the call site. */
-	double alloc_bytes, alloc_count;       /* estimates of the true totals */
-	double alloc_bytes_ci, alloc_count_ci; /* 95 % half-widths */
-
-	double live_bytes, live_count, live_var; /* still allocated at the end */
-	double peak_bytes, peak_count;		 /* live at the global peak */
+	/* After estimate.c: estimates of the true totals with 95 % intervals. */
+	double alloc_bytes, alloc_bytes_lo, alloc_bytes_hi;
+	double alloc_count, alloc_count_lo, alloc_count_hi;
+	double live_bytes, live_bytes_lo, live_bytes_hi,
+	    live_count;		       /* still allocated at the end */
+	double peak_bytes, peak_count; /* live at the global peak */
 
 	unsigned nthreads; /* distinct threads that allocated from it */
 	int32_t *tids;	   /* the first TT_STACK_TIDS of them */
 
 	/* merge.c's bookkeeping */
 	uint32_t mod_epoch, last_file;
-	double peak_snap_bytes, peak_snap_count;
+	struct tt_sums peak_b, peak_c; /* live_b and live_c at the latest peak */
 };
 #define TT_STACK_TIDS 16
 
@@ -77,9 +78,13 @@ struct tt_profile {
 	struct tt_hist_bucket hist[TT_HIST_BUCKETS];
 
 	/* Totals over the selection (estimates unless said otherwise). */
-	double alloc_bytes, alloc_count, alloc_bytes_ci, alloc_count_ci;
-	double live_bytes, live_count, live_bytes_ci;
-	double peak_bytes, peak_count;
+	double alloc_bytes, alloc_bytes_lo, alloc_bytes_hi;
+	double alloc_count, alloc_count_lo, alloc_count_hi;
+	double live_bytes, live_bytes_lo, live_bytes_hi, live_count;
+	/* The peak: the moment the live total's 95 % low bound was highest (a
+	 * noisy curve's own maximum sits above the truth), the estimate there, and
+	 * from that low bound to the highest high bound of any moment. */
+	double peak_bytes, peak_bytes_lo, peak_bytes_hi, peak_count;
 	uint64_t peak_ts;   /* ticks of the peak */
 	unsigned peak_proc; /* the process whose clock peak_ts is on */
 	uint64_t samples, sampled_bytes, frees_matched, frees_unmatched;

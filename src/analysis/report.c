@@ -249,24 +249,41 @@ static void text_header(FILE *f, const struct tt_profile *p)
 			human_count((double)p->freeset_full, b1, sizeof(b1)));
 }
 
+/* " [lo - hi]" after an estimate v, " (exact)" when the interval is v alone, or,
+ * for live and peak figures of a trace with dropped events, " (exact but for the
+ * dropped events)": a lost free leaves a block live, a lost allocation is missing. */
+static void text_interval(FILE *f, double v, double lo, double hi, bool count, bool dropped)
+{
+	char b1[64], b2[64];
+	if (hi - lo < 0.5 || (v >= 0.5 && (hi - lo) / v < 5e-4)) {
+		fputs(dropped ? " (exact but for the dropped events)" : " (exact)", f);
+		return;
+	}
+	if (count)
+		fprintf(f, " [%s - %s]", human_count(lo, b1, sizeof(b1)),
+			human_count(hi, b2, sizeof(b2)));
+	else
+		fprintf(f, " [%s - %s]", human_bytes(lo, b1, sizeof(b1)),
+			human_bytes(hi, b2, sizeof(b2)));
+}
+
 static void text_totals(FILE *f, const struct tt_profile *p)
 {
 	char b1[64], b2[64], b3[64];
 	fprintf(f, "\nTotals (estimates with 95%% intervals; call-site figures are exact)\n");
 	fprintf(f, "  allocated    %s in %s calls", human_bytes(p->alloc_bytes, b1, sizeof(b1)),
 		human_count(p->alloc_count, b2, sizeof(b2)));
-	if (p->alloc_bytes_ci >= 0.5)
-		fprintf(f, "  (+/- %s)", human_bytes(p->alloc_bytes_ci, b3, sizeof(b3)));
+	text_interval(f, p->alloc_bytes, p->alloc_bytes_lo, p->alloc_bytes_hi, false, false);
 	fprintf(f, "\n  exact        %s in %s calls (from .freq)\n",
 		human_bytes((double)p->exact_bytes, b1, sizeof(b1)),
 		human_count((double)p->exact_calls, b2, sizeof(b2)));
-	fprintf(f, "  live at end  %s +/- %s in ~%s blocks\n",
-		human_bytes(p->live_bytes, b1, sizeof(b1)),
-		human_bytes(p->live_bytes_ci, b2, sizeof(b2)),
-		human_count(p->live_count, b3, sizeof(b3)));
+	fprintf(f, "  live at end  %s", human_bytes(p->live_bytes, b1, sizeof(b1)));
+	text_interval(f, p->live_bytes, p->live_bytes_lo, p->live_bytes_hi, false, p->dropped);
+	fprintf(f, " in ~%s blocks\n", human_count(p->live_count, b3, sizeof(b3)));
 	double at = seconds(p, p->peak_proc, p->peak_ts);
-	fprintf(f, "  peak         %s in ~%s blocks", human_bytes(p->peak_bytes, b1, sizeof(b1)),
-		human_count(p->peak_count, b2, sizeof(b2)));
+	fprintf(f, "  peak         %s", human_bytes(p->peak_bytes, b1, sizeof(b1)));
+	text_interval(f, p->peak_bytes, p->peak_bytes_lo, p->peak_bytes_hi, false, p->dropped);
+	fprintf(f, " in ~%s blocks", human_count(p->peak_count, b2, sizeof(b2)));
 	if (at >= 0 && p->peak_bytes > 0)
 		fprintf(f, " at %.3f s", at);
 	fprintf(f, "\n  samples      %s allocations recorded (%.2f%% of calls), %s frees\n",
@@ -303,24 +320,20 @@ static void text_stacks(FILE *f, const struct tt_profile *p, struct tt_resolver 
 		       : by == TT_BY_LIVE  ? p->live_bytes
 					   : p->peak_bytes;
 	fprintf(f, "\nHottest stacks by %s (top %u of %u)\n", by_title(by), top < n ? top : n, n);
-	char b1[64], b2[64], b3[64], b4[64];
+	char b1[64], b3[64], b4[64];
 	for (unsigned i = 0; i < n && i < top; i++) {
 		const struct tt_stack *s = &p->stacks[o[i]];
 		double v = tt_stack_metric(s, by);
-		double ci = by == TT_BY_BYTES	? s->alloc_bytes_ci
-			    : by == TT_BY_COUNT ? s->alloc_count_ci
-			    : by == TT_BY_LIVE	? TT_Z95 * sqrt(s->live_var)
-						: -1;
 		if (by == TT_BY_COUNT)
 			fprintf(f, "#%-3u %s calls", i + 1, human_count(v, b1, sizeof(b1)));
 		else
 			fprintf(f, "#%-3u %s", i + 1, human_bytes(v, b1, sizeof(b1)));
-		if (ci >= 0.5)
-			fprintf(f, " +/- %s",
-				by == TT_BY_COUNT ? human_count(ci, b2, sizeof(b2))
-						  : human_bytes(ci, b2, sizeof(b2)));
-		else if (ci >= 0)
-			fprintf(f, " (exact)");
+		if (by == TT_BY_BYTES)
+			text_interval(f, v, s->alloc_bytes_lo, s->alloc_bytes_hi, false, false);
+		else if (by == TT_BY_COUNT)
+			text_interval(f, v, s->alloc_count_lo, s->alloc_count_hi, true, false);
+		else if (by == TT_BY_LIVE)
+			text_interval(f, v, s->live_bytes_lo, s->live_bytes_hi, false, p->dropped);
 		fprintf(f, "  %.1f%%", total > 0 ? 100.0 * v / total : 0.0);
 		if (by != TT_BY_COUNT)
 			fprintf(f, "  %s calls", human_count(s->alloc_count, b3, sizeof(b3)));
@@ -506,12 +519,11 @@ static void json_stack(FILE *f, const struct tt_profile *p, struct tt_resolver *
 	fputs("{", f);
 	json_frames(f, r, s);
 	json_kv_est(f, "alloc_bytes", s->alloc_bytes);
-	json_kv_ci(f, "alloc_bytes_ci95", s->alloc_bytes, s->alloc_bytes_ci,
-		   (double)s->sampled_bytes);
+	json_kv_ci(f, "alloc_bytes_ci95", s->alloc_bytes_lo, s->alloc_bytes_hi);
 	json_kv_est(f, "alloc_count", s->alloc_count);
-	json_kv_ci(f, "alloc_count_ci95", s->alloc_count, s->alloc_count_ci, (double)s->samples);
+	json_kv_ci(f, "alloc_count_ci95", s->alloc_count_lo, s->alloc_count_hi);
 	json_kv_est(f, "live_bytes", s->live_bytes);
-	json_kv_ci(f, "live_bytes_ci95", s->live_bytes, TT_Z95 * sqrt(s->live_var), 0);
+	json_kv_ci(f, "live_bytes_ci95", s->live_bytes_lo, s->live_bytes_hi);
 	json_kv_est(f, "live_count", s->live_count);
 	json_kv_est(f, "peak_bytes", s->peak_bytes);
 	fprintf(f, ", \"share\": %.6f", p->alloc_bytes > 0 ? s->alloc_bytes / p->alloc_bytes : 0.0);
@@ -606,13 +618,13 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 
 	fputs(",\n \"totals\": {\"alloc_bytes\": ", f);
 	json_est(f, p->alloc_bytes);
-	json_kv_ci(f, "alloc_bytes_ci95", p->alloc_bytes, p->alloc_bytes_ci,
-		   (double)p->sampled_bytes);
+	json_kv_ci(f, "alloc_bytes_ci95", p->alloc_bytes_lo, p->alloc_bytes_hi);
 	json_kv_est(f, "alloc_count", p->alloc_count);
 	json_kv_est(f, "live_bytes", p->live_bytes);
-	json_kv_ci(f, "live_bytes_ci95", p->live_bytes, p->live_bytes_ci, 0);
+	json_kv_ci(f, "live_bytes_ci95", p->live_bytes_lo, p->live_bytes_hi);
 	json_kv_est(f, "live_count", p->live_count);
 	json_kv_est(f, "peak_bytes", p->peak_bytes);
+	json_kv_ci(f, "peak_bytes_ci95", p->peak_bytes_lo, p->peak_bytes_hi);
 	json_kv_est(f, "peak_count", p->peak_count);
 	double at = seconds(p, p->peak_proc, p->peak_ts);
 	fprintf(f, ", \"peak_time_s\": %.6f", at > 0 ? at : 0.0);
