@@ -499,11 +499,12 @@ Test(preload, two_hundred_threads_cross_frees, .timeout = 120)
 
 /* After fork the child traces into its own files: exactly its own allocations
  * (1000 at churn), never the parent's buffered events; the parent's files hold the
- * parent's (2000). Exit codes as untraced. */
-Test(preload, fork_child_traces_into_its_own_files)
+ * parent's (2000). Exit codes as untraced. With "_exit" the child leaves through
+ * _exit at once (no destructor runs), and a vfork child through _exit before it. */
+static void fork_test(const char *mode)
 {
 	struct run r;
-	run_victim(&r, NULL, "victim_fork", NULL);
+	run_victim(&r, NULL, "victim_fork", mode, NULL);
 	cr_assert_eq(r.status, 0, "exit code as untraced; stderr: %s", r.err);
 	cr_assert(strstr(r.out, "child done") && strstr(r.out, "parent done, child 7"));
 	int child = 0, parent = 0;
@@ -525,6 +526,16 @@ Test(preload, fork_child_traces_into_its_own_files)
 			     (unsigned long)fns[0].got_count);
 	}
 	support_rmdir(outdir);
+}
+
+Test(preload, fork_child_traces_into_its_own_files)
+{
+	fork_test(NULL);
+}
+
+Test(preload, fork_child_leaving_through__exit_keeps_its_trace)
+{
+	fork_test("_exit");
 }
 
 struct module_search {

@@ -2,12 +2,16 @@
 /*
  * Automatic tracing: start when the library loads with THAGTRACE_OUT set (LD_PRELOAD,
  * or a program linked with -lthagtrace), stop when the process exits (exit() from
- * any thread: the library destructor runs after the program's own). Data flushed
- * before a crash stays readable (each flush is a complete frame).
+ * any thread: the library destructor runs after the program's own; _exit and _Exit,
+ * which run no destructor, are wrapped). Data flushed before a crash stays readable
+ * (each flush is a complete frame).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "env.h"
@@ -39,10 +43,39 @@ static void fork_child(void)
 	tt_guard_leave();
 }
 
+/*
+ * _exit and _Exit end the process without atexit handlers or destructors: a forked
+ * child that works and leaves with _exit, the usual pattern, would lose what its
+ * rings and the writer's gathered frames still hold. They stop the tracer first
+ * (tt_stop_for_exit: never in a vfork child, never waiting on a lock, the writer
+ * given a bounded time), then exit as glibc's would.
+ */
+static void (*real_exit)(int); /* glibc's _exit; it does not return */
+
+__attribute__((noreturn)) static void exit_now(int status)
+{
+	tt_stop_for_exit();
+	if (real_exit)
+		real_exit(status);
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status)
+{
+	exit_now(status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status)
+{
+	exit_now(status);
+}
+
 __attribute__((constructor(101))) static void thagtrace_load(void)
 {
 	tt_guard_enter();
 	interpose_resolve();
+	real_exit = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
 	const char *out = getenv("THAGTRACE_OUT");
 	if (out && *out) {
 		struct thagtrace_config cfg;

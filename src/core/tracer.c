@@ -34,7 +34,8 @@ struct sampler_params tt_sampling;
 
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_gen;
-static bool running; /* under lifecycle: a writer exists and must be joined */
+static bool running;		  /* under lifecycle: a writer exists and must be joined */
+static _Atomic pid_t session_pid; /* the process the running session writes for */
 static _Atomic int disabled_said;
 
 void thagtrace_config_init(struct thagtrace_config *cfg)
@@ -216,6 +217,7 @@ static int start_locked(const struct thagtrace_config *cfg)
 	rc = writer_start(&tt_cfg);
 	if (rc == 0) {
 		running = true;
+		store_relaxed(&session_pid, getpid());
 		store_relaxed(&disabled_said, 0);
 		/* Release: tt_cfg and the writer are set up before anyone sees gen. */
 		store_seq_cst(&tt_active_gen, gen);
@@ -230,6 +232,42 @@ static int start_locked(const struct thagtrace_config *cfg)
 	return rc;
 }
 
+/* The stop itself, with the lifecycle lock held and the session running. */
+static bool stop_locked(unsigned wait_ms)
+{
+	store_seq_cst(&tt_fast_gen, 0);
+	store_seq_cst(&tt_active_gen, 0);
+	freeset_gate_close();
+	store_release(&tt_exited_handle, NULL); /* the writer closes it with the rest */
+	/* Every thread now either sees gen 0 or has its busy flag visible to the
+	 * writer's final wait (see thread_enter). */
+	if (!tt_need_fence)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	if (wait_ms) {
+		if (!writer_stop_within(wait_ms))
+			return false; /* the process exits now: what was written stays */
+	} else {
+		writer_stop();
+	}
+	modules_retire_all(); /* written by the writer's final pass */
+	running = false;
+	return true;
+}
+
+void tt_stop_for_exit(void)
+{
+	if (tt_guard != 0 || load_relaxed(&tt_active_gen) == 0 ||
+	    load_relaxed(&session_pid) != getpid())
+		return;
+	tt_guard_enter();
+	if (pthread_mutex_trylock(&lifecycle) == 0) {
+		if (running)
+			stop_locked(EXIT_WAIT_MS);
+		pthread_mutex_unlock(&lifecycle);
+	}
+	tt_guard_leave();
+}
+
 int thagtrace_stop(void)
 {
 	tt_guard_enter();
@@ -239,17 +277,7 @@ int thagtrace_stop(void)
 		tt_guard_leave();
 		return 0;
 	}
-	store_seq_cst(&tt_fast_gen, 0);
-	store_seq_cst(&tt_active_gen, 0);
-	freeset_gate_close();
-	store_release(&tt_exited_handle, NULL); /* the writer closes it with the rest */
-	/* Every thread now either sees gen 0 or has its busy flag visible to the
-	 * writer's final wait (see thread_enter). */
-	if (!tt_need_fence)
-		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-	writer_stop();
-	modules_retire_all(); /* written by the writer's final pass */
-	running = false;
+	stop_locked(0);
 	pthread_mutex_unlock(&lifecycle);
 	tt_guard_leave();
 	return 0;

@@ -51,6 +51,13 @@ void tt_fork_prepare(void);
 void tt_fork_parent(void);
 void tt_fork_child(void);
 
+/* Before _exit (which skips destructors): thagtrace_stop, but only in the process
+ * whose session it is (not in a vfork child, which shares its parent's memory), only
+ * when this thread is outside the tracer and nobody holds the tracer's lock (a
+ * signal handler may call _exit), and waiting for the writer EXIT_WAIT_MS at most. */
+void tt_stop_for_exit(void);
+#define EXIT_WAIT_MS 3000
+
 /* Internal failure: say so once on stderr and switch tracing off for good; the host
  * program runs on. Safe from any thread, including the writer. */
 void tt_disable(const char *what, int err);

@@ -625,12 +625,35 @@ fail:
 	return rc;
 }
 
+static void writer_release(void)
+{
+	sink_file_close(&w.meta);
+	encode_buf_destroy(&w.sb);
+	sink_fini(&w.sink);
+}
+
 void writer_stop(void)
 {
 	store_seq_cst(&w.stop, 1);
 	tt_wake_writer();
 	pthread_join(w.thread, NULL);
-	sink_file_close(&w.meta);
-	encode_buf_destroy(&w.sb);
-	sink_fini(&w.sink);
+	writer_release();
+}
+
+bool writer_stop_within(unsigned ms)
+{
+	store_seq_cst(&w.stop, 1);
+	tt_wake_writer();
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(w.thread, NULL, &until) != 0)
+		return false;
+	writer_release();
+	return true;
 }

@@ -7,6 +7,7 @@
 #ifndef TT_WRITER_H
 #define TT_WRITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "thagtrace.h"
@@ -20,6 +21,11 @@ int writer_start(const struct thagtrace_config *cfg);
  * file (handles still registered become ORPHANED), write the process totals.
  * Called by thagtrace_stop after the session generation was cleared. */
 void writer_stop(void);
+
+/* writer_stop, waiting for the writer at most `ms` milliseconds. Returns true when
+ * it finished (everything as writer_stop), false when it did not: it is left
+ * running, its files hold every frame it completed. */
+bool writer_stop_within(unsigned ms);
 
 /* fork: hold the writer outside its passes and liburcu across the fork. */
 void writer_fork_lock(void);

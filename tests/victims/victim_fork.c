@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Victim: allocates, forks (the child allocates and exits through exit()), waits,
- * allocates again. Exits with the child's status. */
+/* Victim: allocates, forks (the child allocates and exits through exit(), or with
+ * argument "_exit" through _exit() at once, as forked children usually do, after a
+ * vfork child has left through _exit too), waits, allocates again. Exits with the
+ * child's status. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,15 +19,28 @@ __attribute__((noinline)) static void churn(int n)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	bool quick = argc > 1 && !strcmp(argv[1], "_exit");
 	printf("fn churn %p\n", (void *)churn);
 	churn(1000);
 	fflush(stdout);
+	if (quick) {
+		/* Shares this process's memory until it exits: its _exit must leave the
+		 * parent's tracer running. */
+		pid_t v = vfork();
+		if (v == 0)
+			_exit(3);
+		waitpid(v, NULL, 0);
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		churn(1000);
 		printf("child done\n");
+		if (quick) {
+			fflush(stdout);
+			_exit(7);
+		}
 		exit(7);
 	}
 	int status = 0;
