@@ -17,8 +17,8 @@
  * out the kernel's share, which for this workload is mostly glibc trimming its
  * heaps (madvise) and arena lock waits, and moves with the threads' interleaving
  * (run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295 to take the
- * trimming out of both). "default" is every default setting (256 KiB rings); "all"
- * uses 1 MiB rings, to keep every event.
+ * trimming out of both). "default" is every default setting (256 KiB rings, 1 MiB
+ * for the first 8 threads); "all" uses 1 MiB rings, to keep every event.
  *
  * First it times a single-thread malloc(32)+free loop ("pair"): untraced, with
  * nothing past the site's first call sampled (the unsampled path alone), with 1 %

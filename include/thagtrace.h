@@ -80,7 +80,15 @@ struct thagtrace_config {
 	double boost_max;	    /* 2 */
 	uint64_t seed;		    /* random seed; 0 = from the clock */
 	uint32_t unwind;	    /* enum thagtrace_unwind */
+	/* The rings of a process's first THAGTRACE_FIRST_THREADS threads, in KiB (a
+	 * power of two like ring_kb): a few busy threads get room for the writer's
+	 * scheduling delays on a loaded machine, hundreds keep small rings. 0 (the
+	 * default here): ring_kb for every thread. Preloaded, 1024 unless
+	 * THAGTRACE_RING_KB is set. */
+	uint32_t ring_kb_first;
 };
+
+#define THAGTRACE_FIRST_THREADS 8
 
 #define THAGTRACE_MAX_FRAMES_LIMIT 256
 

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../src/core/thread.h" /* a handle's ring size */
 #include "support.h"
 #include "thagtrace.h"
 
@@ -405,5 +406,38 @@ Test(api, signal_handler_records_on_the_same_thread, .timeout = 60)
 	cr_log_info("signal test: %lu loops, %lu handled, %lu nested events dropped",
 		    (unsigned long)loops, (unsigned long)handled, (unsigned long)t->end_dropped);
 	support_dir_free(&d);
+	support_rmdir(dir);
+}
+
+static void *ring_size_of_new_thread(void *arg)
+{
+	struct thagtrace_thread *t = thagtrace_thread_register("ring", NULL);
+	*(uint64_t *)arg = t ? t->ring.capacity : 0;
+	thagtrace_thread_unregister(t);
+	return NULL;
+}
+
+/* ring_kb_first: a session's first THAGTRACE_FIRST_THREADS handles get the larger
+ * ring, later ones ring_kb; 0 gives every thread ring_kb. */
+Test(api, first_threads_get_the_larger_rings)
+{
+	const char *dir = support_tmpdir("ringfirst");
+	for (int round = 0; round < 2; round++) {
+		struct thagtrace_config c = cfg_in(dir);
+		c.ring_kb = 16;
+		c.ring_kb_first = round == 0 ? 64 : 0;
+		cr_assert_eq(thagtrace_start(&c), 0);
+		for (int i = 0; i < THAGTRACE_FIRST_THREADS + 2; i++) {
+			uint64_t cap = 0;
+			pthread_t th;
+			cr_assert_eq(pthread_create(&th, NULL, ring_size_of_new_thread, &cap), 0);
+			pthread_join(th, NULL);
+			uint64_t want = round == 0 && i < THAGTRACE_FIRST_THREADS ? 64 : 16;
+			cr_expect_eq(cap, want * 1024,
+				     "round %d thread %d: ring %llu bytes, want %llu KiB", round, i,
+				     (unsigned long long)cap, (unsigned long long)want);
+		}
+		cr_assert_eq(thagtrace_stop(), 0);
+	}
 	support_rmdir(dir);
 }

@@ -198,7 +198,7 @@ static void usage_long(void)
 	       "      --unwind MODE    auto, fp or libunwind (default auto)\n"
 	       "      --max-frames N   deepest stack kept, 1-256 (default 64)\n"
 	       "      --ring-kb N      per-thread ring in KiB, a power of two, 8-1048576\n"
-	       "                       (default 256)\n"
+	       "                       (default 256, and 1024 for the first 8 threads)\n"
 	       "      --min-size BYTES record only allocations of at least BYTES (default 0)\n"
 	       "      --flush-ms N     writer flush interval in ms, 1-60000 (default 100)\n"
 	       "      --seed N         sampling seed; 0: from the clock (default 0)\n"

@@ -128,6 +128,8 @@ int env_config(struct thagtrace_config *c)
 			   "expected a power of two"),
 		       -1;
 	c->ring_kb = (uint32_t)v;
+	/* Unset: the first threads' rings are larger (see thagtrace.h); set: every ring. */
+	c->ring_kb_first = getenv("THAGTRACE_RING_KB") ? 0 : 1024;
 	v = c->flush_interval_ms;
 	if (!env_u64("THAGTRACE_FLUSH_MS", 1, 60000, &v))
 		return -1;

@@ -152,11 +152,27 @@ static void handle_reset(struct thagtrace_thread *t, size_t head)
 	ring_fault_init(&t->ring, mapped); /* UINT64_MAX: all mapped, or never ahead */
 }
 
+/* Handles of the session so far, for the first threads' larger rings. */
+static _Atomic unsigned handles_made;
+
+void thread_session_reset(void)
+{
+	store_relaxed(&handles_made, 0);
+}
+
+static uint32_t thread_ring_kb(bool spare)
+{
+	if (spare || !tt_cfg.ring_kb_first)
+		return tt_cfg.ring_kb;
+	unsigned n = atomic_fetch_add_explicit(&handles_made, 1, memory_order_relaxed);
+	return n < THAGTRACE_FIRST_THREADS ? tt_cfg.ring_kb_first : tt_cfg.ring_kb;
+}
+
 struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bool spare, int *err)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t head = round_up(sizeof(struct thagtrace_thread), page);
-	size_t ring_bytes = (size_t)tt_cfg.ring_kb * 1024;
+	size_t ring_bytes = (size_t)thread_ring_kb(spare) * 1024;
 	size_t total = head + ring_bytes;
 	struct thagtrace_thread *t = spare ? NULL : pool_take(total);
 	if (t) {

@@ -169,6 +169,10 @@ extern _Atomic(struct thagtrace_thread *) tt_exited_handle;
 struct thagtrace_thread *thread_exited_take(void);
 void thread_exited_release(void);
 
+/* A new session: its first THAGTRACE_FIRST_THREADS handles get rings of
+ * ring_kb_first KiB (when set). */
+void thread_session_reset(void);
+
 /* Map and set up a handle for the calling thread, or the session's spare handle for
  * exited threads (`spare`: tid 0, no stack bounds, files only once it has events).
  * Everything is set before the handle's state is published. NULL with *err on

@@ -62,15 +62,21 @@ void thagtrace_config_init(struct thagtrace_config *cfg)
 }
 
 /* Check every value; say what is wrong once on stderr. */
+static bool ring_kb_ok(uint32_t kb)
+{
+	if (kb < RING_MIN_BYTES / 1024 || kb > (1u << 20) || (kb & (kb - 1))) {
+		tt_log("ring size %u KiB must be a power of two from %u to %u", kb,
+		       RING_MIN_BYTES / 1024, 1u << 20);
+		return false;
+	}
+	return true;
+}
+
 static int config_check(const struct thagtrace_config *c)
 {
 	uint64_t ring = (uint64_t)c->ring_kb * 1024;
-	if (c->ring_kb < RING_MIN_BYTES / 1024 || c->ring_kb > (1u << 20) ||
-	    (c->ring_kb & (c->ring_kb - 1))) {
-		tt_log("ring size %u KiB must be a power of two from %u to %u", c->ring_kb,
-		       RING_MIN_BYTES / 1024, 1u << 20);
+	if (!ring_kb_ok(c->ring_kb) || (c->ring_kb_first && !ring_kb_ok(c->ring_kb_first)))
 		return THAGTRACE_EINVAL;
-	}
 	if (c->max_frames < 1 || c->max_frames > THAGTRACE_MAX_FRAMES_LIMIT) {
 		tt_log("max frames %u must be from 1 to %u", c->max_frames,
 		       THAGTRACE_MAX_FRAMES_LIMIT);
@@ -214,6 +220,7 @@ static int start_locked(const struct thagtrace_config *cfg)
 	}
 	uint64_t gen = ++last_gen;
 	registry_set_session(gen);
+	thread_session_reset();
 	rc = writer_start(&tt_cfg);
 	if (rc == 0) {
 		running = true;
