@@ -139,10 +139,11 @@ struct tally {
 	int nfns;
 	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
-	unsigned named;	    /* .bin files whose thread's last name is "tt-worker" */
-	unsigned renames;   /* NAME records */
-	unsigned max_depth; /* deepest stack recorded */
-	unsigned over_2000; /* .freq files counting over 2000 calls of one site */
+	unsigned named;	      /* .bin files whose thread's last name is "tt-worker" */
+	unsigned renames;     /* NAME records */
+	unsigned max_depth;   /* deepest stack recorded */
+	unsigned stacks, cut; /* STACK records, and those marked truncated */
+	unsigned over_2000;   /* .freq files counting over 2000 calls of one site */
 	struct event *ev;
 	size_t nev, cap;
 	/* From matching frees to allocations per pointer in time order: */
@@ -239,6 +240,8 @@ static void tally_file(const char *path, void *ctx)
 			t->frees++;
 			add_event(t, r.free.ptr, r.free.ts, 1);
 		} else if (r.tag == TT_REC_STACK) {
+			t->stacks++;
+			t->cut += (r.stack.flags & TT_STACK_TRUNCATED) != 0;
 			if (r.stack.nframes > t->max_depth)
 				t->max_depth = r.stack.nframes;
 		} else if (r.tag == TT_REC_END) {
@@ -613,11 +616,11 @@ Test(preload, deepbind_library_frees_the_programs_blocks)
 }
 
 /* Code without frame pointers: the frame-pointer walk stops at the first frame of
- * the victim; the default (auto, the call-frame tables) unwinds the whole chain, as
- * deep as libunwind does. */
+ * the victim, and says so (truncated); the default (auto, the call-frame tables)
+ * unwinds the whole chain, as deep as libunwind does, and its stacks are whole. */
 Test(preload, tables_see_through_code_without_frame_pointers)
 {
-	unsigned depth[3];
+	unsigned depth[3], cut[3], stacks[3];
 	const char *modes[3] = {"THAGTRACE_UNWIND=fp", "THAGTRACE_UNWIND=auto",
 				"THAGTRACE_UNWIND=libunwind"};
 	for (int k = 0; k < 3; k++) {
@@ -628,8 +631,14 @@ Test(preload, tables_see_through_code_without_frame_pointers)
 		struct tally t = {0};
 		tally_dir(&t);
 		depth[k] = t.max_depth;
+		cut[k] = t.cut;
+		stacks[k] = t.stacks;
 		support_rmdir(outdir);
 	}
+	cr_assert(stacks[0] > 0 && cut[0] == stacks[0], "fp: %u of %u stacks marked cut short",
+		  cut[0], stacks[0]);
+	cr_assert(stacks[1] > 0 && cut[1] == 0, "auto: %u of %u stacks marked cut short", cut[1],
+		  stacks[1]);
 	cr_log_info("deepest stack: fp %u, auto %u, libunwind %u frames", depth[0], depth[1],
 		    depth[2]);
 	cr_assert_leq(depth[0], 4, "fp cannot walk this code (%u frames)", depth[0]);

@@ -188,8 +188,8 @@ static const char *human_count(double v, char *buf, size_t cap)
 	return buf;
 }
 
-static void print_stack_frames(FILE *f, struct tt_resolver *r, const struct tt_stack *s,
-			       unsigned max)
+static void print_stack_frames(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
+			       const struct tt_stack *s, unsigned max)
 {
 	const struct tt_rframe *fr;
 	unsigned n = tt_resolve_stack(r, s, &fr);
@@ -201,7 +201,10 @@ static void print_stack_frames(FILE *f, struct tt_resolver *r, const struct tt_s
 	if (n > max)
 		fprintf(f, "      ... %u more frames\n", n - max);
 	if (s->flags & TT_STACK_TRUNCATED)
-		fprintf(f, "      ... (deeper frames cut at the maximum depth)\n");
+		fprintf(f, s->nframes >= p->trace->procs[s->proc].max_frames
+			       ? "      ... (deeper frames cut at the maximum depth)\n"
+			       : "      ... (the unwinder could not read further: frames "
+				 "without frame pointers or call-frame tables)\n");
 }
 
 static double seconds(const struct tt_profile *p, unsigned proc, uint64_t ts)
@@ -259,12 +262,20 @@ static void text_interval(FILE *f, double v, double lo, double hi, bool count, b
 		fputs(dropped ? " (exact but for the dropped events)" : " (exact)", f);
 		return;
 	}
-	if (count)
-		fprintf(f, " [%s - %s]", human_count(lo, b1, sizeof(b1)),
-			human_count(hi, b2, sizeof(b2)));
+	char bv[64];
+	if (count) {
+		human_count(v, bv, sizeof(bv));
+		human_count(lo, b1, sizeof(b1));
+		human_count(hi, b2, sizeof(b2));
+	} else {
+		human_bytes(v, bv, sizeof(bv));
+		human_bytes(lo, b1, sizeof(b1));
+		human_bytes(hi, b2, sizeof(b2));
+	}
+	if (!strcmp(b1, bv) && !strcmp(b2, bv) && v > 0) /* narrower than the rounding */
+		fprintf(f, " (+/- %.2g%%)", 100.0 * fmax(v - lo, hi - v) / v);
 	else
-		fprintf(f, " [%s - %s]", human_bytes(lo, b1, sizeof(b1)),
-			human_bytes(hi, b2, sizeof(b2)));
+		fprintf(f, " [%s - %s]", b1, b2);
 }
 
 static void text_totals(FILE *f, const struct tt_profile *p)
@@ -343,7 +354,7 @@ static void text_stacks(FILE *f, const struct tt_profile *p, struct tt_resolver 
 			human_count((double)s->samples, b4, sizeof(b4)), s->nthreads,
 			s->nthreads == 1 ? "" : "s",
 			s->synthetic ? "  (call site only: no sample reached it)" : "");
-		print_stack_frames(f, r, s, frames);
+		print_stack_frames(f, p, r, s, frames);
 	}
 	free(o);
 }

@@ -79,7 +79,7 @@ enum tt_record_tag {
 #define TT_PROB_MAX 65536u
 
 /* TT_REC_STACK flags */
-#define TT_STACK_TRUNCATED 0x1u /* the walk hit max_frames; deeper frames are missing */
+#define TT_STACK_TRUNCATED 0x1u /* not whole: max_frames hit, or the walk stopped short */
 
 /* Number of fields (tag included) a reader requires for each tag. */
 static inline unsigned tt_record_min_fields(unsigned tag)

@@ -108,12 +108,17 @@ int record_sampled_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t s
 			memcpy(frames, more, m * sizeof(*frames));
 			n = m;
 			truncated = more_truncated;
+			broken = false;
 		}
 	}
 	if (n == 0) {
 		frames[0] = site; /* at least the call site */
 		n = 1;
 	}
+	/* A walk that stopped short of the outermost frame (code without frame
+	 * pointers under --unwind fp, frames no unwinder could read) is marked like
+	 * one cut at the depth limit: the stack is not whole. */
+	truncated |= broken;
 	int rc = record_push_alloc(t, ptr, size, p, frames, n, truncated ? TT_STACK_TRUNCATED : 0,
 				   in_set);
 	errno = saved;
