@@ -541,6 +541,18 @@ Test(preload, fork_child_leaving_through__exit_keeps_its_trace)
 	fork_test("_exit");
 }
 
+/* fork while other threads register and end: the fork handler once took the
+ * registry's lock before the writer's, the writer the other way round (it retires
+ * ended threads inside a pass), and the program hung. */
+Test(preload, fork_while_threads_start_and_end, .timeout = 60)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_fork", "churn", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "forks ok 10"), "%s", r.out);
+	support_rmdir(outdir);
+}
+
 struct module_search {
 	const char *needle;
 	int records, found;

@@ -152,6 +152,8 @@ static void handle_reset(struct thagtrace_thread *t, size_t head)
 	ring_fault_init(&t->ring, mapped); /* UINT64_MAX: all mapped, or never ahead */
 }
 
+_Atomic unsigned tt_retiring;
+
 /* Handles of the session so far, for the first threads' larger rings. */
 static _Atomic unsigned handles_made;
 
@@ -295,6 +297,7 @@ void thagtrace_thread_unregister(struct thagtrace_thread *t)
 	 * load_acquire(&state) that sees RETIRING and drains the ring to the end. */
 	if (atomic_compare_exchange_strong_explicit(&t->state, &expected, TH_RETIRING,
 						    memory_order_acq_rel, memory_order_acquire)) {
+		fetch_add_relaxed(&tt_retiring, 1);
 		tt_wake_writer();
 		return;
 	}

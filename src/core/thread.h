@@ -164,6 +164,18 @@ static inline void tt_guard_leave(void)
  */
 extern _Atomic(struct thagtrace_thread *) tt_exited_handle;
 
+/* Handles whose threads ended and that the writer has not yet taken back. A program
+ * that starts threads faster than the writer can create their files (a thread
+ * living a moment, tens of thousands a second) would pile them up without bound:
+ * past RETIRING_MAX, threads starting are recorded through the exited-threads
+ * handle above (one shared pair of files) until the writer catches up. */
+extern _Atomic unsigned tt_retiring;
+#define RETIRING_MAX 1024
+static inline bool thread_backlog_full(void)
+{
+	return atomic_load_explicit(&tt_retiring, memory_order_relaxed) >= RETIRING_MAX;
+}
+
 /* Take the spare handle for this event, or NULL if another thread holds it (the
  * caller counts the event instead). Release with thread_exited_release. */
 struct thagtrace_thread *thread_exited_take(void);

@@ -28,7 +28,9 @@ struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc)
 		errno = saved;
 		tt_self = t = NULL;
 	}
-	if (t == NULL && tt_guard == 0) {
+	if (t == NULL && tt_guard == 0 && thread_backlog_full())
+		tt_self = THREAD_EXITED; /* the writer is far behind: the shared handle */
+	else if (t == NULL && tt_guard == 0) {
 		int saved = errno;
 		tt_guard_enter();
 		int err = 0;
@@ -86,7 +88,9 @@ static void *start_routine(void *p)
 	struct start s = *(struct start *)p;
 	tt_guard_enter();
 	free(p);
-	if (thagtrace_is_running())
+	if (thagtrace_is_running() && thread_backlog_full())
+		tt_self = THREAD_EXITED; /* the writer is far behind: the shared handle */
+	else if (thagtrace_is_running())
 		thagtrace_thread_register(NULL, NULL); /* sets tt_self */
 	tt_guard_leave();
 	void *ret;

@@ -301,17 +301,20 @@ int thagtrace_stop(void)
  */
 void tt_fork_prepare(void)
 {
+	/* The writer's order: its pass lock, then the registry's (retiring handles
+	 * inside a pass). Taking the registry first deadlocked a fork against a pass
+	 * that retired an ended thread while a new thread waited to register. */
 	pthread_mutex_lock(&lifecycle);
+	writer_fork_lock();
 	registry_fork_lock();
 	modules_fork_lock();
-	writer_fork_lock();
 }
 
 void tt_fork_parent(void)
 {
-	writer_fork_unlock();
 	modules_fork_unlock();
 	registry_fork_unlock();
+	writer_fork_unlock();
 	pthread_mutex_unlock(&lifecycle);
 }
 
@@ -327,6 +330,7 @@ void tt_fork_child(void)
 	running = false;
 	/* Alone in the process now: nothing else can touch the old handles. */
 	registry_fork_child_discard();
+	store_relaxed(&tt_retiring, 0); /* the parent's backlog */
 	tt_self = NULL;
 	if (tt_cfg.sample_mode != THAGTRACE_SAMPLE_ALL)
 		freeset_clear();

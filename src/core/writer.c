@@ -61,6 +61,7 @@
  * returns at once because the word changed), or the producer sees sleeping == 1.
  */
 static _Atomic uint32_t wake_word;
+static _Atomic uint32_t fork_waiting; /* a fork handler waits for the pass lock */
 static _Atomic uint32_t writer_sleeping;
 
 static struct {
@@ -88,13 +89,18 @@ static struct {
 	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
 	 * to fill. Pass again at once. */
 	bool backlog;
+	unsigned costly; /* threads whose files this pass opened or closed */
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
 } w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER, .meta = {.fd = -1}};
 
 void writer_fork_lock(void)
 {
+	/* The writer, back from a pass with more to do, would take the lock again at
+	 * once and starve the fork (mutexes are not fair): it waits for this flag. */
+	atomic_fetch_add_explicit(&fork_waiting, 1, memory_order_seq_cst);
 	pthread_mutex_lock(&w.pass_lock);
+	atomic_fetch_sub_explicit(&fork_waiting, 1, memory_order_seq_cst);
 }
 
 void writer_fork_unlock(void)
@@ -294,12 +300,29 @@ static void note_rename(struct thagtrace_thread *t)
  * ends, so its ring is quiescent: drain it to the end, write the final counters and
  * close its files.
  */
-static void thread_pass(struct thagtrace_thread *t, bool closing)
+/* Threads whose files one pass may open or close (not the final pass). A program
+ * that starts threads faster than files can be created (a thread living a moment,
+ * tens of thousands a second) would otherwise keep a pass, and a fork waiting for
+ * it, going for seconds. The others wait for the next pass, which comes at once. */
+#define COSTLY_PER_PASS 32
+
+/* Returns false when the thread was left for the next pass. */
+static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 {
 	char name[80];
-	if (t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
-	    !sites_changed(&t->sites) && thread_emitted(t) == 0)
-		return; /* nothing yet: no files */
+	bool nothing = t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
+		       !sites_changed(&t->sites) && thread_emitted(t) == 0;
+	/* Opening a thread's files, or closing them and (after the pass) unmapping
+	 * its handle, is the costly part of a pass: a budget for it per pass. */
+	if (!final && (closing || (!nothing && t->events.fd < 0 && !w.failed))) {
+		if (w.costly == COSTLY_PER_PASS) {
+			w.backlog = true;
+			return false;
+		}
+		w.costly++;
+	}
+	if (nothing)
+		return true; /* nothing yet: no files */
 	/* Events that go out in this pass (gathering off with many threads, or the
 	 * thread's last pass) need no buffer of the thread's own: mapping one for each
 	 * thread, and unmapping it, cost 200 threads 3200 page faults, and 10 000
@@ -355,7 +378,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 	if (!w.gather && t->pending.cap && !t->pending.size)
 		encode_buf_destroy(&t->pending); /* from passes before there were many threads */
 	if (!out)
-		return;
+		return true;
 
 	/* Exact call-site counts: only what changed since the last snapshot. */
 	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
@@ -371,6 +394,7 @@ static void thread_pass(struct thagtrace_thread *t, bool closing)
 		w.recorded += load_relaxed(&t->ring.recorded);
 		w.dropped += dropped;
 	}
+	return true;
 }
 
 /* Free retired handles: unlink, one grace period for the lot, then unmap. */
@@ -378,8 +402,10 @@ static void retire(struct thagtrace_thread *list)
 {
 	if (!list)
 		return;
-	for (struct thagtrace_thread *t = list; t; t = t->retire_next)
+	for (struct thagtrace_thread *t = list; t; t = t->retire_next) {
 		registry_remove(t);
+		atomic_fetch_sub_explicit(&tt_retiring, 1, memory_order_relaxed);
+	}
 	urcu_memb_synchronize_rcu();
 	while (list) {
 		struct thagtrace_thread *next = list->retire_next;
@@ -402,6 +428,7 @@ static void pass(bool final)
 	bool reclaim_due = !final && now - w.last_reclaim_ns >= RECLAIM_INTERVAL_NS;
 	if (reclaim_due)
 		w.last_reclaim_ns = now;
+	w.costly = 0;
 	struct thagtrace_thread *retired = NULL;
 	struct cds_list_head *pos;
 	/* This pass's share of GATHER_BUDGET for each thread, from the threads there
@@ -424,11 +451,14 @@ static void pass(bool final)
 			uint32_t expected = TH_ACTIVE;
 			if (atomic_compare_exchange_strong_explicit(
 				&t->state, &expected, TH_RETIRING, memory_order_acq_rel,
-				memory_order_acquire))
+				memory_order_acquire)) {
 				state = TH_RETIRING;
+				fetch_add_relaxed(&tt_retiring, 1);
+			}
 		}
 		bool closing = state == TH_RETIRING || final;
-		thread_pass(t, closing);
+		if (!thread_pass(t, closing, final))
+			continue; /* still TH_RETIRING, if it was: retired by a later pass */
 		if (state == TH_RETIRING) {
 			t->retire_next = retired;
 			retired = t;
@@ -492,6 +522,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w.pass_lock);
 		pass(false);
 		pthread_mutex_unlock(&w.pass_lock);
+		while (load_seq_cst(&fork_waiting))
+			sched_yield(); /* let a fork in between passes */
 		/* After a dlopen or dlclose: the new map, for offline symbolization and
 		 * for validating frames of code in the new objects. */
 		modules_refresh();

@@ -2,7 +2,10 @@
 /* Victim: allocates, forks (the child allocates and exits through exit(), or with
  * argument "_exit" through _exit() at once, as forked children usually do, after a
  * vfork child has left through _exit too), waits, allocates again. Exits with the
- * child's status. */
+ * child's status. With "churn": forks 10 children that _exit at once while another
+ * thread starts and joins threads that allocate (a fork against threads
+ * registering and ending). */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +22,49 @@ __attribute__((noinline)) static void churn(int n)
 	}
 }
 
+static volatile int stop;
+
+static void *short_lived(void *arg)
+{
+	(void)arg;
+	churn(1);
+	return NULL;
+}
+
+static void *creator(void *arg)
+{
+	(void)arg;
+	while (!stop) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, short_lived, NULL) == 0)
+			pthread_join(t, NULL);
+	}
+	return NULL;
+}
+
+static int fork_while_threads_churn(void)
+{
+	pthread_t c;
+	pthread_create(&c, NULL, creator, NULL);
+	int ok = 0;
+	for (int i = 0; i < 10; i++) {
+		pid_t p = fork();
+		if (p == 0)
+			_exit(0);
+		int st = 0;
+		waitpid(p, &st, 0);
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	stop = 1;
+	pthread_join(c, NULL);
+	printf("forks ok %d\n", ok);
+	return ok == 10 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "churn"))
+		return fork_while_threads_churn();
 	bool quick = argc > 1 && !strcmp(argv[1], "_exit");
 	printf("fn churn %p\n", (void *)churn);
 	churn(1000);
