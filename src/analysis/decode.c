@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,9 +147,18 @@ struct tt_decoder *tt_decoder_open(const char *path, char *err, size_t errcap)
 		snprintf(err, errcap, "offset 0: out of memory");
 		return NULL;
 	}
-	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: a FIFO or device put in a trace directory must not hang the
+	 * tools; only a regular file is read. */
+	d->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (d->fd < 0) {
 		snprintf(err, errcap, "offset 0: cannot open: %s", strerror(errno));
+		free(d);
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(d->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errcap, "offset 0: not a regular file");
+		close(d->fd);
 		free(d);
 		return NULL;
 	}

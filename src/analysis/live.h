@@ -15,10 +15,12 @@
 
 #include "u64map.h"
 
-/* A key is the pointer with the process index in its top byte: user-space pointers
- * stay below 2^56 (x86-64 with 5-level paging), and a merge takes at most
- * LIVE_MAX_PROCS processes. */
-#define LIVE_MAX_PROCS 256u
+/* A key is the pointer with the process index above it: in the top byte while a
+ * merge has at most 256 processes (user-space pointers stay below 2^56, x86-64
+ * with 5-level paging), in the top 16 bits beyond that (a shell script's hundreds
+ * of processes; pointers below 2^48, as on 4-level paging and by default on 5-level,
+ * where only an explicit address hint maps higher). At most LIVE_MAX_PROCS. */
+#define LIVE_MAX_PROCS (1u << 16)
 
 struct live_entry {
 	uint64_t key; /* 0: empty */
@@ -46,9 +48,14 @@ int live_grow(struct live_table *t);
 /* Unmap the table; it is empty again. */
 void live_fini(struct live_table *t);
 
-static inline uint64_t live_key(uint64_t ptr, unsigned proc)
+static inline unsigned live_key_shift(unsigned nprocs)
 {
-	return (ptr & ((1ull << 56) - 1)) | ((uint64_t)proc << 56);
+	return nprocs <= 256 ? 56 : 48;
+}
+
+static inline uint64_t live_key(uint64_t ptr, unsigned proc, unsigned shift)
+{
+	return (ptr & ((1ull << shift) - 1)) | ((uint64_t)proc << shift);
 }
 
 static inline size_t live_slot(uint64_t key, size_t cap)

@@ -220,6 +220,7 @@ struct run {
 	struct profile_private *pp;
 	struct tt_profile *p;
 	struct live_table live;
+	unsigned key_shift; /* live_key_shift of the trace's processes */
 	struct dthread *dt; /* NULL: decode on this thread */
 	char *err;
 	size_t errcap;
@@ -327,7 +328,8 @@ static int on_alloc(struct run *r, struct cursor *c)
 
 	struct merge_state *ms = &r->pp->ms;
 	bool found;
-	struct live_entry *e = live_upsert(&r->live, live_key(ev->ptr, th->proc), &found);
+	struct live_entry *e =
+	    live_upsert(&r->live, live_key(ev->ptr, th->proc, r->key_shift), &found);
 	if (!e)
 		return fail_file(r, th->bin, "out of memory");
 	if (found) {
@@ -353,7 +355,8 @@ static void on_free(struct run *r, struct cursor *c)
 	struct tt_profile *p = r->p;
 	const struct tt_thread *th = &p->trace->threads[c->thread];
 	p->threads[c->thread].frees++;
-	struct live_entry *e = live_find(&r->live, live_key(cursor_event(c)->ptr, th->proc));
+	struct live_entry *e =
+	    live_find(&r->live, live_key(cursor_event(c)->ptr, th->proc, r->key_shift));
 	if (!e) {
 		/* Mode all records every free; others free blocks allocated before
 		 * tracing, or not selected by a filter. */
@@ -398,10 +401,11 @@ static int define_stack(struct run *r, struct cursor *c, const struct tt_record 
 }
 
 static inline void cursor_prefetch(const struct live_table *t, const struct cursor *c,
-				   unsigned ahead)
+				   unsigned ahead, unsigned shift)
 {
 	if (ahead < c->len)
-		live_prefetch(t, live_key(c->q[(c->head + ahead) & (QUEUE - 1)].ptr, c->proc));
+		live_prefetch(t,
+			      live_key(c->q[(c->head + ahead) & (QUEUE - 1)].ptr, c->proc, shift));
 }
 
 /* c's next record into *rec: 1, 0 at the file's end, -1 on an error (cursor_error
@@ -640,7 +644,7 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 		 * 8 to 12 beat 4 by 5 to 20 %, more with the decode thread, whose merge
 		 * thread spends less per event; the children's heads, prefetched too,
 		 * cost more than they saved). */
-		cursor_prefetch(&r->live, c, 10);
+		cursor_prefetch(&r->live, c, 10, r->key_shift);
 		r->p->events++;
 		if (cursor_event(c)->tag == TT_REC_ALLOC) {
 			if (on_alloc(r, c))
@@ -730,7 +734,11 @@ struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filt
 		tt_profile_destroy(p);
 		return NULL;
 	}
-	struct run r = {.pp = pp, .p = p, .err = err, .errcap = errcap};
+	struct run r = {.pp = pp,
+			.p = p,
+			.err = err,
+			.errcap = errcap,
+			.key_shift = live_key_shift(trace->nprocs)};
 	int rc = run_timeline(&r, progress, progress_ctx);
 	live_fini(&r.live);
 	if (rc) {

@@ -221,16 +221,24 @@ static void text_header(FILE *f, const struct tt_profile *p)
 	const struct tt_trace *t = p->trace;
 	char b1[64], b2[64], b3[64];
 	fprintf(f, "thagtrace report: %s\n", t->dir);
+	unsigned shown = 0, more = 0;
 	for (unsigned i = 0; i < t->nprocs; i++) {
 		const struct tt_process *pr = &t->procs[i];
 		if (p->filter.pid && pr->pid != p->filter.pid)
 			continue;
+		if (shown == 10) { /* a shell script's hundreds: --json lists them all */
+			more++;
+			continue;
+		}
+		shown++;
 		int64_t start, dur;
 		tt_process_span(pr, &start, &dur);
 		fprintf(f, "  pid %d  %s  %.2f s  sampling %s%s\n", pr->pid,
 			pr->cmdline[0] ? pr->cmdline : pr->exe, (double)dur / 1e9, pr->mode,
 			pr->has_end ? "" : "  (no clean end: the process crashed or was killed?)");
 	}
+	if (more)
+		fprintf(f, "  ... and %u more processes (--json lists them, --pid picks one)\n", more);
 	fprintf(f, "  %u process%s, %u thread%s%s\n", p->nprocesses, p->nprocesses == 1 ? "" : "es",
 		p->nthreads, p->nthreads == 1 ? "" : "s",
 		p->filter.tid ? " (--thread filter)" : "");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "decode.h"
 #include "u64map.h"
@@ -441,6 +442,18 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 		if (!parse_name(e->d_name, &f))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			tt_trace_note(t, "%s: not a regular file, skipped", path);
+			continue;
+		}
+		if (st.st_size == 0) {
+			/* Created, and the process exec'd or died before the header went
+			 * out (a fork child that execs at once): nothing in it. */
+			tt_trace_note(t, "%s: empty (its process ended before writing it), skipped",
+				      path);
+			continue;
+		}
 		if (f.kind == TT_FILE_META) {
 			char **m = realloc(metas, (nmetas + 1) * sizeof(*m));
 			if (!m)
