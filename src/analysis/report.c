@@ -238,7 +238,8 @@ static void text_header(FILE *f, const struct tt_profile *p)
 			pr->has_end ? "" : "  (no clean end: the process crashed or was killed?)");
 	}
 	if (more)
-		fprintf(f, "  ... and %u more processes (--json lists them, --pid picks one)\n", more);
+		fprintf(f, "  ... and %u more processes (--json lists them, --pid picks one)\n",
+			more);
 	fprintf(f, "  %u process%s, %u thread%s%s\n", p->nprocesses, p->nprocesses == 1 ? "" : "es",
 		p->nthreads, p->nthreads == 1 ? "" : "s",
 		p->filter.tid ? " (--thread filter)" : "");
