@@ -256,3 +256,16 @@ Test(sampler, threads_draw_independently)
 		same += sampler_uniform(&a) == sampler_uniform(&b);
 	cr_assert_lt(same, 5, "same seed, different threads: different streams");
 }
+
+/* A huge request (a program probing malloc(SIZE_MAX / 2)) is decided at once, with
+ * p = 1 to double precision, and the next allocation is decided as usual: the gap
+ * after it is drawn once, not walked across the allocation mean by mean. */
+Test(sampler, poisson_huge_allocation_is_decided_at_once, .timeout = 10)
+{
+	struct sampler_params sp = params(THAGTRACE_SAMPLE_POISSON);
+	struct sampler s;
+	sampler_init(&s, &sp, 5, 1);
+	cr_assert_eq(sampler_decide(&s, &sp, UINT64_MAX / 2, 2), 1.0);
+	cr_assert_gt(s.poisson_left, 0.0, "the next gap is ahead");
+	cr_assert_lt(s.poisson_left, 64.0 * sp.poisson_mean, "a gap of the mean's order");
+}

@@ -56,11 +56,11 @@ void sampler_init(struct sampler *s, const struct sampler_params *sp, uint64_t s
 
 double sampler_poisson_hit(struct sampler *s, const struct sampler_params *sp, uint64_t size)
 {
-	/* The point(s) that fell in this allocation are used up: the next gap starts
-	 * after it, wherever the last point fell (memoryless). */
-	do
-		s->poisson_left += next_gap(s, sp);
-	while (s->poisson_left <= 0.0);
+	/* The point(s) that fell in this allocation are used up. By memorylessness the
+	 * next one lies an exponential gap past the allocation's end, whatever fell
+	 * inside it: drawn once, not gap after gap across the allocation (a malloc of
+	 * SIZE_MAX / 2 spun size / mean times). */
+	s->poisson_left = next_gap(s, sp);
 	double p = -expm1(-(double)size * sp->inv_poisson_mean);
 	return p > 0.0 ? p : 0x1.0p-53; /* never 0: the event was recorded */
 }
