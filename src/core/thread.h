@@ -167,10 +167,10 @@ extern _Atomic(struct thagtrace_thread *) tt_exited_handle;
 /* Handles whose threads ended and that the writer has not yet taken back. A program
  * that starts threads faster than the writer can create their files (a thread
  * living a moment, tens of thousands a second) would pile them up without bound:
- * past RETIRING_MAX, threads starting are recorded through the exited-threads
- * handle above (one shared pair of files) until the writer catches up. */
+ * past RETIRING_MAX (some 50 KiB resident each), threads starting are recorded through the
+ * exited-threads handle above (one shared pair of files) until the writer catches up. */
 extern _Atomic unsigned tt_retiring;
-#define RETIRING_MAX 1024
+#define RETIRING_MAX 8192
 static inline bool thread_backlog_full(void)
 {
 	return atomic_load_explicit(&tt_retiring, memory_order_relaxed) >= RETIRING_MAX;
