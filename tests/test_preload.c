@@ -342,6 +342,32 @@ static void sites_test(const char *sample)
 	support_rmdir(outdir);
 }
 
+/* THAGTRACE_OUT relative to where the program started, and the program changes
+ * directory before its first allocation: its files still go there, whole (the
+ * tracer once failed to create them and switched itself off). */
+Test(preload, relative_output_directory_survives_chdir)
+{
+	char base[400], cwd[1024];
+	snprintf(base, sizeof(base), "%s", support_tmpdir("reldir"));
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(chdir(base), 0);
+	const char *e[] = {"THAGTRACE_OUT=rel", NULL};
+	struct run r;
+	run_victim(&r, e, "victim_sites", "chdir", NULL);
+	cr_assert_eq(chdir(cwd), 0);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err, "the tracer said nothing");
+	support_rmdir(outdir); /* run_victim's, unused */
+	snprintf(outdir, sizeof(outdir), "%s/rel", base);
+	struct fn fns[32];
+	struct tally t;
+	tally_sites(&r, fns, 32, &t);
+	cr_assert_gt(t.threads, 0, "the files are in %s", outdir);
+	cr_assert_eq(t.ends, t.threads, "every thread's file was closed cleanly");
+	support_rmdir(outdir);
+	rmdir(base);
+}
+
 Test(preload, exact_site_counts_every_mode_all)
 {
 	sites_test("all");

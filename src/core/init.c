@@ -84,7 +84,11 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 		if (env_config(&cfg) == 0 && env_block_tags(&tags) == 0) {
 			interpose_blocktags(tags);
 			pthread_atfork(fork_prepare, fork_parent, fork_child);
-			thagtrace_start(&cfg); /* says on stderr itself why it could not */
+			/* says on stderr itself why it could not */
+			if (thagtrace_start(&cfg) == 0 && out[0] != '/')
+				/* Children that change directory before they exec write
+				 * into the same directory as this process. */
+				setenv("THAGTRACE_OUT", tt_cfg.output_dir, 1);
 		}
 	}
 	tt_guard_leave();

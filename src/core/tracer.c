@@ -185,6 +185,16 @@ static int start_locked(const struct thagtrace_config *cfg)
 	int rc = config_check(&c);
 	if (rc != 0)
 		return rc;
+	/* A relative directory is taken from where the process starts: a program
+	 * that changes directory later must not lose its files (or make new ones
+	 * elsewhere). */
+	char cwd[4096];
+	if (c.output_dir[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		char abs[sizeof(c.output_dir)];
+		int n = snprintf(abs, sizeof(abs), "%s/%s", cwd, c.output_dir);
+		if (n > 0 && (size_t)n < sizeof(abs))
+			memcpy(c.output_dir, abs, sizeof(abs));
+	}
 
 	pthread_mutex_lock(&lifecycle);
 	if (running) {
