@@ -582,6 +582,7 @@ Test(preload, fork_while_threads_start_and_end, .timeout = 60)
 struct module_search {
 	const char *needle;
 	int records, found;
+	int off_clock; /* MODULES records stamped on another scale than the clock's ticks */
 };
 
 /* Does any MODULES record of the .meta files list an object whose path has needle? */
@@ -596,10 +597,18 @@ static void search_modules(const char *path, void *ctx)
 	if (!d)
 		return;
 	struct tt_record r;
+	uint64_t ticks = 0;
 	while (tt_decoder_next(d, &r) > 0) {
+		if (r.tag == TT_REC_CLOCK && !ticks)
+			ticks = r.clock.ticks;
 		if (r.tag != TT_REC_MODULES)
 			continue;
 		s->records++;
+		/* In the clock's ticks, as every time stamp: within a run of the anchor,
+		 * not on the monotonic clock's scale (the first map once was). */
+		uint64_t ts = r.meta.body->via.array.ptr[1].via.u64;
+		if (ticks && (ts > ticks + ticks / 100 || ts < ticks - ticks / 100))
+			s->off_clock++;
 		const msgpack_object *list = &r.meta.body->via.array.ptr[2];
 		for (uint32_t i = 0; i < list->via.array.size; i++) {
 			const msgpack_object_str *p =
@@ -628,10 +637,12 @@ Test(preload, dlopened_library_allocations)
 	tally_sites(&r, fns, 8, &t);
 	/* The library was loaded and closed within one flush interval: the map naming
 	 * it is in the process file all the same. */
-	struct module_search s = {"libvictim_plugin.so", 0, 0};
+	struct module_search s = {.needle = "libvictim_plugin.so"};
 	support_each_file(outdir, search_modules, &s);
 	cr_assert_geq(s.records, 2, "a second module map after dlopen (%d)", s.records);
 	cr_assert(s.found, "the map names the dlopened library");
+	cr_assert_eq(s.off_clock, 0, "%d module maps not stamped in the clock's ticks",
+		     s.off_clock);
 	support_rmdir(outdir);
 }
 

@@ -212,6 +212,12 @@ static int start_locked(const struct thagtrace_config *cfg)
 		tt_cfg.unwind = THAGTRACE_UNWIND_FP;
 	}
 	membarrier_setup();
+	if (!clock_chosen) {
+		/* Once: handles of an earlier session must keep one clock. Before the
+		 * module map, whose first record is stamped with it. */
+		tt_use_tsc = tt_tsc_invariant();
+		clock_chosen = true;
+	}
 	/* No event of an earlier session runs now (stop waited for them), so the
 	 * previous map can go. */
 	modules_session_start(); /* a fresh map, whatever the last session left */
@@ -222,11 +228,6 @@ static int start_locked(const struct thagtrace_config *cfg)
 			return THAGTRACE_ENOMEM;
 		}
 		freeset_clear();
-	}
-	if (!clock_chosen) {
-		/* Once: handles of an earlier session must keep one clock. */
-		tt_use_tsc = tt_tsc_invariant();
-		clock_chosen = true;
 	}
 	uint64_t gen = ++last_gen;
 	registry_set_session(gen);
