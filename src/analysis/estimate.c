@@ -224,10 +224,12 @@ int tt_estimate(struct tt_profile *p)
 	 * calibrated stacks live at that moment. */
 	p->peak_bytes = peak_bytes;
 	p->peak_count = peak_count;
-	if (p->peak_bytes_lo > peak_bytes)
-		p->peak_bytes_lo = peak_bytes;
-	if (p->peak_bytes_hi < peak_bytes)
-		p->peak_bytes_hi = peak_bytes;
+	/* The interval around this estimate: its moment's half-width below, and above
+	 * at least as far, or up to the highest high bound of any moment. */
+	double half = p->peak_bytes_lo;
+	p->peak_bytes_lo = peak_bytes > half ? peak_bytes - half : 0;
+	if (p->peak_bytes_hi < peak_bytes + half)
+		p->peak_bytes_hi = peak_bytes + half;
 	rc = 0;
 out:
 	for (unsigned i = 0; i < t->nprocs; i++) {

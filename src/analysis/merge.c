@@ -49,6 +49,7 @@ struct merge_state {
 	uint32_t peak_epoch;
 	double live_bytes, live_count, live_var; /* the live total's HT sums */
 	double peak_lo;				 /* its 95 % low bound at the peak */
+	double peak_half;			 /* and its half-width there */
 	bool peak_set;
 };
 
@@ -280,6 +281,7 @@ static void note_peak(struct run *r, const struct cursor *c)
 	if (ms->live_bytes - sd > ms->peak_lo || !ms->peak_set) {
 		ms->peak_set = true;
 		ms->peak_lo = ms->live_bytes - sd;
+		ms->peak_half = sd;
 		p->peak_bytes = ms->live_bytes;
 		p->peak_count = ms->live_count;
 		p->peak_ts = c->ts;
@@ -694,7 +696,7 @@ static void finish_peak(struct merge_state *ms, struct tt_profile *p)
 		}
 	}
 	if (ms->peak_set)
-		p->peak_bytes_lo = ms->peak_lo > 0 ? ms->peak_lo : 0;
+		p->peak_bytes_lo = ms->peak_half; /* estimate.c centres it on the estimate */
 }
 
 struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filter *filter,

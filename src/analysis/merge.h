@@ -83,7 +83,8 @@ struct tt_profile {
 	double live_bytes, live_bytes_lo, live_bytes_hi, live_count;
 	/* The peak: the moment the live total's 95 % low bound was highest (a
 	 * noisy curve's own maximum sits above the truth), the estimate there, and
-	 * from that low bound to the highest high bound of any moment. */
+	 * around it that moment's half-width, reaching up to the highest high bound
+	 * of any moment. */
 	double peak_bytes, peak_bytes_lo, peak_bytes_hi, peak_count;
 	uint64_t peak_ts;   /* ticks of the peak */
 	unsigned peak_proc; /* the process whose clock peak_ts is on */
