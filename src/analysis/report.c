@@ -233,8 +233,9 @@ static void text_header(FILE *f, const struct tt_profile *p)
 		shown++;
 		int64_t start, dur;
 		tt_process_span(pr, &start, &dur);
-		fprintf(f, "  pid %d  %s  %.2f s  sampling %s%s\n", pr->pid,
-			pr->cmdline[0] ? pr->cmdline : pr->exe, (double)dur / 1e9, pr->mode,
+		fprintf(f, "  pid %d  %s%s%s  %.2f s  sampling %s%s\n", pr->pid,
+			pr->cmdline[0] ? pr->cmdline : pr->exe, pr->exec_exe ? "  then exec " : "",
+			pr->exec_exe ? pr->exec_exe : "", (double)dur / 1e9, pr->mode,
 			pr->has_end ? "" : "  (no clean end: the process crashed or was killed?)");
 	}
 	if (more)

@@ -181,6 +181,13 @@ static void set_str(const char **dst, const char *s)
 
 static void read_process(struct tt_process *p, const msgpack_object *m)
 {
+	if (p->has_meta) {
+		/* A later image of the same pid (the process exec'd; its .meta files are
+		 * read in order): the first image's command line stays, the new exe is
+		 * kept beside it. */
+		set_str(&p->exec_exe, dup_str(map_get(m, "exe"), ""));
+		return;
+	}
 	p->has_meta = true;
 	p->ppid = (int32_t)map_u64(m, "ppid");
 	set_str(&p->exe, dup_str(map_get(m, "exe"), ""));
@@ -424,6 +431,32 @@ static int cmp_thread(const void *a, const void *b)
 	return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
+/* "DIR/PID.meta" before "DIR/PID.N.meta", by N. */
+static int cmp_meta(const void *a, const void *b)
+{
+	const char *x = strrchr(*(char *const *)a, '/') + 1,
+		   *y = strrchr(*(char *const *)b, '/') + 1;
+	char *ex, *ey;
+	long px = strtol(x, &ex, 10), py = strtol(y, &ey, 10);
+	if (px != py)
+		return px < py ? -1 : 1;
+	long nx = *ex == '.' && ex[1] != 'm' ? strtol(ex + 1, NULL, 10) : 0;
+	long ny = *ey == '.' && ey[1] != 'm' ? strtol(ey + 1, NULL, 10) : 0;
+	return (nx > ny) - (nx < ny);
+}
+
+static int cmp_anchor(const void *a, const void *b)
+{
+	const struct tt_anchor *x = a, *y = b;
+	return (x->mono_ns > y->mono_ns) - (x->mono_ns < y->mono_ns);
+}
+
+static int cmp_map(const void *a, const void *b)
+{
+	const struct tt_modmap *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
 struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 {
 	DIR *dh = opendir(dir);
@@ -478,6 +511,9 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 		goto fail;
 	}
 
+	/* A pid's images in order: PID.meta, then PID.1.meta, PID.2.meta (each exec
+	 * takes the next free name). */
+	qsort(metas, nmetas, sizeof(*metas), cmp_meta);
 	for (unsigned i = 0; i < nmetas; i++) {
 		struct fname f;
 		const char *base = strrchr(metas[i], '/') + 1;
@@ -488,6 +524,13 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 			goto oom;
 		if (each_record(t, metas[i], meta_record, &t->procs[pi], &trunc, err, errcap))
 			goto fail;
+	}
+	for (unsigned i = 0; i < t->nprocs; i++) { /* images interleave their records */
+		struct tt_process *p = &t->procs[i];
+		if (p->nanchors > 1)
+			qsort(p->anchors, p->nanchors, sizeof(*p->anchors), cmp_anchor);
+		if (p->nmaps > 1)
+			qsort(p->maps, p->nmaps, sizeof(*p->maps), cmp_map);
 	}
 	for (unsigned i = 0; i < t->nthreads; i++) {
 		struct tt_thread *th = &t->threads[i];
@@ -553,6 +596,7 @@ void tt_trace_destroy(struct tt_trace *t)
 		struct tt_process *p = &t->procs[i];
 		set_str(&p->exe, NULL);
 		set_str(&p->cmdline, NULL);
+		set_str(&p->exec_exe, NULL);
 		set_str(&p->clock, NULL);
 		set_str(&p->mode, NULL);
 		for (unsigned m = 0; m < p->nmaps; m++) {

@@ -38,14 +38,15 @@ struct tt_site {
 
 struct tt_process {
 	int32_t pid, ppid;
-	const char *exe;     /* "" when unknown */
-	const char *cmdline; /* arguments joined by spaces */
-	const char *clock;   /* "tsc", "monotonic" */
-	const char *mode;    /* sampling mode: "tiered", "all", "poisson" */
+	const char *exe;      /* "" when unknown */
+	const char *cmdline;  /* arguments joined by spaces */
+	const char *exec_exe; /* the last image's, when the process exec'd; else NULL */
+	const char *clock;    /* "tsc", "monotonic" */
+	const char *mode;     /* sampling mode: "tiered", "all", "poisson" */
 	uint64_t min_size, poisson_mean, max_frames;
 	bool has_meta;
 	unsigned nanchors, nmaps;
-	struct tt_anchor *anchors; /* in file order (time order) */
+	struct tt_anchor *anchors; /* in time order (over all its .meta files) */
 	struct tt_modmap *maps;	   /* in time order */
 	bool has_end;		   /* PROCESS_END present: tracing stopped cleanly */
 	uint64_t end_threads, end_emitted, end_recorded, end_dropped;

@@ -272,18 +272,20 @@ static bool stop_locked(unsigned wait_ms)
 	return true;
 }
 
-void tt_stop_for_exit(void)
+bool tt_stop_for_exit(void)
 {
 	if (tt_guard != 0 || load_relaxed(&tt_active_gen) == 0 ||
 	    load_relaxed(&session_pid) != getpid())
-		return;
+		return false;
+	bool stopped = false;
 	tt_guard_enter();
 	if (pthread_mutex_trylock(&lifecycle) == 0) {
 		if (running)
-			stop_locked(EXIT_WAIT_MS);
+			stopped = stop_locked(EXIT_WAIT_MS);
 		pthread_mutex_unlock(&lifecycle);
 	}
 	tt_guard_leave();
+	return stopped;
 }
 
 int thagtrace_stop(void)

@@ -51,11 +51,12 @@ void tt_fork_prepare(void);
 void tt_fork_parent(void);
 void tt_fork_child(void);
 
-/* Before _exit (which skips destructors): thagtrace_stop, but only in the process
- * whose session it is (not in a vfork child, which shares its parent's memory), only
- * when this thread is outside the tracer and nobody holds the tracer's lock (a
- * signal handler may call _exit), and waiting for the writer EXIT_WAIT_MS at most. */
-void tt_stop_for_exit(void);
+/* Before _exit (which skips destructors) or exec: thagtrace_stop, but only in the
+ * process whose session it is (not in a vfork child, which shares its parent's
+ * memory), only when this thread is outside the tracer and nobody holds the tracer's
+ * lock (a signal handler may call _exit), and waiting for the writer EXIT_WAIT_MS at
+ * most. Returns true when it stopped the session (and the writer finished). */
+bool tt_stop_for_exit(void);
 #define EXIT_WAIT_MS 3000
 
 /* Internal failure: say so once on stderr and switch tracing off for good; the host

@@ -4,7 +4,7 @@
  * vfork child has left through _exit too), waits, allocates again. Exits with the
  * child's status. With "churn": forks 10 children that _exit at once while another
  * thread starts and joins threads that allocate (a fork against threads
- * registering and ending). */
+ * registering and ending). With "exec": allocates, then execs /bin/true. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,6 +65,14 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "churn"))
 		return fork_while_threads_churn();
+	if (argc > 1 && !strcmp(argv[1], "exec")) {
+		/* 1000 allocations, then a new image at once: they must reach the files. */
+		printf("fn churn %p\n", (void *)churn);
+		fflush(stdout);
+		churn(1000);
+		execl("/bin/true", "true", (char *)NULL);
+		return 127;
+	}
 	bool quick = argc > 1 && !strcmp(argv[1], "_exit");
 	printf("fn churn %p\n", (void *)churn);
 	churn(1000);
