@@ -570,19 +570,29 @@ Test(preload, fork_child_leaving_through__exit_keeps_its_trace)
 /* exec replaces the image and its rings: the allocations made just before it are
  * in the files all the same (the exec family finishes the session first), and the
  * new image, preloaded again, traces into files of its own. */
-Test(preload, allocations_just_before_exec_are_kept)
+static void kept_before(const char *mode)
 {
 	struct run r;
-	run_victim(&r, NULL, "victim_fork", "exec", NULL);
+	run_victim(&r, NULL, "victim_fork", mode, NULL);
 	cr_assert_eq(r.status, 0, "exit code of /bin/true; stderr: %s", r.err);
 	struct fn fns[4];
 	int n = parse_fns(r.out, fns, 4);
 	struct tally t = {.fns = fns, .nfns = n};
 	tally_dir(&t);
-	cr_assert_eq(fns[0].got_count, 1000, "%lu allocations at churn before exec",
+	cr_assert_eq(fns[0].got_count, 1000, "%s: %lu allocations at churn before it", mode,
 		     (unsigned long)fns[0].got_count);
-	cr_assert_eq(t.ends, t.threads, "every thread file of both images was closed");
+	cr_assert_eq(t.ends, t.threads, "every thread file (of both images) was closed");
 	support_rmdir(outdir);
+}
+
+Test(preload, allocations_just_before_exec_are_kept)
+{
+	kept_before("exec");
+}
+
+Test(preload, allocations_just_before_quick_exit_are_kept)
+{
+	kept_before("quick_exit");
 }
 
 /* fork while other threads register and end: the fork handler once took the

@@ -4,7 +4,8 @@
  * vfork child has left through _exit too), waits, allocates again. Exits with the
  * child's status. With "churn": forks 10 children that _exit at once while another
  * thread starts and joins threads that allocate (a fork against threads
- * registering and ending). With "exec": allocates, then execs /bin/true. */
+ * registering and ending). With "exec": allocates, then execs /bin/true; with
+ * "quick_exit", leaves through quick_exit. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,6 +66,12 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "churn"))
 		return fork_while_threads_churn();
+	if (argc > 1 && !strcmp(argv[1], "quick_exit")) {
+		printf("fn churn %p\n", (void *)churn);
+		fflush(stdout);
+		churn(1000);
+		quick_exit(0);
+	}
 	if (argc > 1 && !strcmp(argv[1], "exec")) {
 		/* 1000 allocations, then a new image at once: they must reach the files. */
 		printf("fn churn %p\n", (void *)churn);
