@@ -513,7 +513,8 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 
 	/* A pid's images in order: PID.meta, then PID.1.meta, PID.2.meta (each exec
 	 * takes the next free name). */
-	qsort(metas, nmetas, sizeof(*metas), cmp_meta);
+	if (nmetas > 1)
+		qsort(metas, nmetas, sizeof(*metas), cmp_meta);
 	for (unsigned i = 0; i < nmetas; i++) {
 		struct fname f;
 		const char *base = strrchr(metas[i], '/') + 1;
