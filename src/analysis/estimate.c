@@ -115,7 +115,11 @@ int tt_estimate(struct tt_profile *p)
 		}
 	}
 	for (unsigned i = 0; i < t->nprocs; i++) {
-		if (!procs_seen[i])
+		/* A process with a .meta and no thread file (it ended before the writer
+		 * had anything of it) ran traced too: counted when no thread filter
+		 * applies, as the header lists it. */
+		if (!procs_seen[i] &&
+		    (p->filter.tid || (p->filter.pid && t->procs[i].pid != p->filter.pid)))
 			continue;
 		p->nprocesses++;
 		p->untraced_allocs += t->procs[i].untraced_allocs;

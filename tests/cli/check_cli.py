@@ -527,6 +527,8 @@ def check_bad_input(tools, work, golden):
     def extras(d):
         open(os.path.join(d, "4242-4250.bin"), "wb").close()
         os.mkfifo(os.path.join(d, "4242-4251.freq"))
+        # A process that left only its .meta (it ended before any thread file).
+        shutil.copy(os.path.join(d, "4242.meta"), os.path.join(d, "4343.meta"))
     odd = patched(golden, work, "oddfiles", extras)
     rc, o, e = run([tools[1], "--no-symbols", odd], work)
     if check(rc == 0, "report oddfiles (empty .bin, FIFO): exit %r, stderr %r" % (rc, e[-300:])):
@@ -534,8 +536,12 @@ def check_bad_input(tools, work, golden):
               "report oddfiles: its notes do not name the skipped files: %r" % o[-800:])
     rc, o, e = run([tools[1], "--json", "--no-symbols", odd], work)
     if check(rc == 0, "report --json oddfiles: exit %r, stderr %r" % (rc, e[-300:])):
-        check(json.loads(o).get("totals", {}).get("alloc_bytes") == 7134,
+        jo = json.loads(o)
+        check(jo.get("totals", {}).get("alloc_bytes") == 7134,
               "report oddfiles: totals differ from the golden trace's")
+        check(jo.get("totals", {}).get("processes") == len(jo.get("processes", [])) == 2,
+              "report oddfiles: %r processes counted, %d listed, want 2" %
+              (jo.get("totals", {}).get("processes"), len(jo.get("processes", []))))
     rc, o, e = run([tools[1], "--thread", "99999", "golden-merge"], work)
     check(rc == 1 and "no thread 99999" in e, "report --thread 99999: exit %r, %r" % (rc, e))
     rc, o, e = run([tools[1], "--diff", "nonexistent", "golden-merge"], work)
