@@ -37,7 +37,7 @@ static int nwant;
 static struct want wants[MAXW];
 
 /* Run the victim preloaded, its stdout into out; returns its exit status. */
-static int run(const char *victim, const char *dir, char *out, size_t cap)
+static int run(const char *victim, const char *const *args, const char *dir, char *out, size_t cap)
 {
 	char exe[1024], preload[1100], odir[700], stdout_path[800];
 	snprintf(exe, sizeof(exe), "%s/%s", getenv("VICTIM_DIR"), victim);
@@ -59,7 +59,9 @@ static int run(const char *victim, const char *dir, char *out, size_t cap)
 	 * here they would only blur what estimation does. Sampling stays the default. */
 	envp[n++] = "THAGTRACE_RING_KB=8192";
 	envp[n] = NULL;
-	const char *argv[] = {exe, NULL};
+	const char *argv[8] = {exe};
+	for (int i = 0; args && args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -141,7 +143,7 @@ static void check(const char *victim)
 	cr_assert_not_null(dir);
 	char dirbuf[512];
 	snprintf(dirbuf, sizeof(dirbuf), "%s", dir);
-	cr_assert_eq(run(victim, dirbuf, out, sizeof(out)), 0);
+	cr_assert_eq(run(victim, NULL, dirbuf, out, sizeof(out)), 0);
 	parse_wants(out);
 
 	char err[1024];
@@ -221,4 +223,45 @@ Test(estimate, frame_pointers, .timeout = 120)
 Test(estimate, no_frame_pointers, .timeout = 120)
 {
 	check("victim_estimate_nofp");
+}
+
+/* A library closed and another loaded at its address: the same return addresses
+ * are then the other library's code. Each one's allocations are its own stack
+ * (10 and 30 blocks), named after its own library. */
+Test(estimate, library_replaced_at_the_same_address, .timeout = 60)
+{
+	char a[1024], b[1024], out[4096], dirbuf[512];
+	snprintf(a, sizeof(a), "%s/libvictim_plugin.so", getenv("VICTIM_DIR"));
+	snprintf(b, sizeof(b), "%s/libvictim_plugin_b.so", getenv("VICTIM_DIR"));
+	snprintf(dirbuf, sizeof(dirbuf), "%s", support_tmpdir("swap"));
+	const char *args[] = {a, "swap", b, NULL};
+	cr_assert_eq(run("victim_dlopen", args, dirbuf, out, sizeof(out)), 0, "%s", out);
+	void *at[2] = {0};
+	const char *l = strstr(out, "plugin_big 0 ");
+	cr_assert(l && sscanf(l, "plugin_big 0 %p", &at[0]) == 1, "%s", out);
+	l = strstr(out, "plugin_big 1 ");
+	cr_assert(l && sscanf(l, "plugin_big 1 %p", &at[1]) == 1, "%s", out);
+	cr_log_info("plugin_big at %p, then %p", at[0], at[1]);
+
+	char err[1024];
+	struct tt_trace *t = tt_trace_open(dirbuf, err, sizeof(err));
+	cr_assert_not_null(t, "%s", err);
+	struct tt_profile *p = tt_profile_build(t, NULL, NULL, NULL, err, sizeof(err));
+	cr_assert_not_null(p, "%s", err);
+	struct tt_resolver *r = tt_resolver_create(t, true);
+	cr_assert_not_null(r);
+	double calls[2] = {0};
+	for (unsigned i = 0; i < p->nstacks; i++) {
+		const struct tt_rframe *fr;
+		unsigned n = tt_resolve_stack(r, &p->stacks[i], &fr);
+		if (!n || !fr[0].function || strcmp(fr[0].function, "plugin_big") || !fr[0].module)
+			continue;
+		calls[strstr(fr[0].module, "plugin_b.so") != NULL] += p->stacks[i].alloc_count;
+	}
+	cr_expect_eq(calls[0], 10, "blocks through the first library: %.0f", calls[0]);
+	cr_expect_eq(calls[1], 30, "blocks through the second library: %.0f", calls[1]);
+	tt_resolver_destroy(r);
+	tt_profile_destroy(p);
+	tt_trace_destroy(t);
+	support_rmdir(dirbuf);
 }

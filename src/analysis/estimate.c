@@ -192,7 +192,7 @@ int tt_estimate(struct tt_profile *p)
 			       rest_c = (double)a->count - a->sc.certain;
 			if (!a->count || rest_c < 0.5 || (a->nstacks == 1 || a->sc.k > 0))
 				continue;
-			int idx = tt_profile_stack(p, pi, &a->site, 1, 0);
+			int idx = tt_profile_stack(p, pi, &a->site, 1, 0, 0);
 			if (idx < 0)
 				goto out;
 			struct tt_stack *s = &p->stacks[idx];

@@ -59,9 +59,10 @@ struct profile_private {
 	struct merge_state ms;
 };
 
-static uint64_t hash_frames(unsigned proc, const uint64_t *f, unsigned n, uint32_t flags)
+static uint64_t hash_frames(unsigned proc, const uint64_t *f, unsigned n, uint32_t flags,
+			    uint64_t modkey)
 {
-	uint64_t h = u64map_hash(((uint64_t)proc << 32) ^ ((uint64_t)flags << 24) ^ n);
+	uint64_t h = u64map_hash(((uint64_t)proc << 32) ^ ((uint64_t)flags << 24) ^ n ^ modkey);
 	for (unsigned i = 0; i < n; i++)
 		h = u64map_hash(h ^ f[i]) + i;
 	return h ? h : 1;
@@ -87,16 +88,16 @@ static uint64_t *arena_alloc(struct arena *a, unsigned n)
 }
 
 int tt_profile_stack(struct tt_profile *pub, unsigned proc, const uint64_t *frames,
-		     unsigned nframes, uint32_t flags)
+		     unsigned nframes, uint32_t flags, uint64_t modkey)
 {
 	struct merge_state *ms = &((struct profile_private *)pub)->ms;
 	struct tt_profile *p = ms->p;
-	uint64_t h = hash_frames(proc, frames, nframes, flags);
+	uint64_t h = hash_frames(proc, frames, nframes, flags, modkey);
 	uint32_t idx;
 	while (u64map_get(&ms->by_hash, h, &idx)) {
 		const struct tt_stack *s = &p->stacks[idx];
 		if (s->proc == proc && s->nframes == nframes && s->flags == flags &&
-		    !memcmp(s->frames, frames, nframes * sizeof(*frames)))
+		    s->modkey == modkey && !memcmp(s->frames, frames, nframes * sizeof(*frames)))
 			return (int)idx;
 		h = h + 1 ? h + 1 : 1; /* a 64-bit collision: the next key */
 	}
@@ -115,6 +116,7 @@ int tt_profile_stack(struct tt_profile *pub, unsigned proc, const uint64_t *fram
 	p->stacks[p->nstacks] = (struct tt_stack){.proc = proc,
 						  .nframes = nframes,
 						  .flags = flags,
+						  .modkey = modkey,
 						  .frames = copy,
 						  .last_file = UINT32_MAX};
 	return (int)p->nstacks++;
@@ -164,6 +166,12 @@ struct cursor {
 	unsigned nids;
 	int32_t *ids;	      /* file-local stack id -> global index, -1 undefined */
 	struct tt_record rec; /* decoder scratch */
+	/* A STACK record waits for the ALLOC after it: the objects its frames belong
+	 * to are looked up at that allocation's time (define_stack). */
+	uint64_t *pend;
+	unsigned pend_n, pend_cap;
+	uint32_t pend_id, pend_flags;
+	bool pending;
 	unsigned head, len;
 	bool eof;
 	struct event q[QUEUE];
@@ -373,6 +381,39 @@ static void on_free(struct run *r, struct cursor *c)
 	live_remove(&r->live, e);
 }
 
+/* Which objects a stack's frames are in, at time ts: the same addresses in another
+ * object (a library unloaded, another loaded in its place) make another stack. */
+static uint64_t modules_key(const struct tt_process *pr, const uint64_t *f, unsigned n, uint64_t ts)
+{
+	uint64_t k = 0x9E3779B97F4A7C15ull;
+	for (unsigned i = 0; i < n; i++) {
+		const struct tt_module *m = tt_process_module(pr, f[i], ts);
+		uint64_t h = 0;
+		if (m) {
+			h = m->start;
+			for (const char *c = m->path; c && *c; c++)
+				h = (h ^ (unsigned char)*c) * 0x100000001B3ull;
+		}
+		k = u64map_hash(k ^ h) + i;
+	}
+	return k;
+}
+
+/* Intern the waiting stack as of time ts (its first allocation's). */
+static int intern_pending(struct run *r, struct cursor *c, uint64_t ts)
+{
+	struct tt_profile *p = r->p;
+	const struct tt_thread *th = &p->trace->threads[c->thread];
+	c->pending = false;
+	uint64_t key = modules_key(&p->trace->procs[th->proc], c->pend, c->pend_n, ts);
+	int idx = tt_profile_stack(p, th->proc, c->pend, c->pend_n, c->pend_flags, key);
+	if (idx < 0)
+		return fail_file(r, th->bin, "out of memory");
+	c->ids[c->pend_id] = idx;
+	stack_add_tid(&p->stacks[idx], c->thread, th->tid);
+	return 0;
+}
+
 static int define_stack(struct run *r, struct cursor *c, const struct tt_record *rec)
 {
 	struct tt_profile *p = r->p;
@@ -393,12 +434,21 @@ static int define_stack(struct run *r, struct cursor *c, const struct tt_record 
 	}
 	if (!p->threads[c->thread].selected)
 		return 0;
-	int idx = tt_profile_stack(p, th->proc, rec->stack.frames, rec->stack.nframes,
-				   rec->stack.flags & TT_STACK_TRUNCATED);
-	if (idx < 0)
-		return fail_file(r, th->bin, "out of memory");
-	c->ids[id] = idx;
-	stack_add_tid(&p->stacks[idx], c->thread, th->tid);
+	if (c->pending && intern_pending(r, c, c->ts))
+		return -1;
+	unsigned n = rec->stack.nframes;
+	if (n > c->pend_cap) {
+		uint64_t *f = realloc(c->pend, n * sizeof(*f));
+		if (!f)
+			return fail_file(r, th->bin, "out of memory");
+		c->pend = f;
+		c->pend_cap = n;
+	}
+	memcpy(c->pend, rec->stack.frames, n * sizeof(*c->pend));
+	c->pend_n = n;
+	c->pend_id = id;
+	c->pend_flags = rec->stack.flags & TT_STACK_TRUNCATED;
+	c->pending = true;
 	return 0;
 }
 
@@ -454,6 +504,8 @@ static int fill(struct run *r, struct cursor *c)
 		switch (rec->tag) {
 		case TT_REC_ALLOC: {
 			uint32_t id = rec->alloc.stack_id;
+			if (c->pending && intern_pending(r, c, rec->alloc.ts))
+				return -1;
 			*ev = (struct event){.tag = TT_REC_ALLOC,
 					     .stack = id < c->nids ? c->ids[id] : -1,
 					     .raw_id = id,
@@ -497,6 +549,8 @@ static int fill(struct run *r, struct cursor *c)
 	}
 	if (rc > 0)
 		return 0;
+	if (c->pending && intern_pending(r, c, c->ts))
+		return -1;
 	c->eof = true;
 	if (rc < 0)
 		return fail_file(r, path, cursor_error(c));
@@ -532,6 +586,7 @@ static void close_cursor(struct cursor *c)
 		dthread_close(c->dt, c->file, c->b);
 	tt_decoder_destroy(c->d);
 	free(c->ids);
+	free(c->pend);
 	free(c);
 }
 

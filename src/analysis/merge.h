@@ -28,6 +28,7 @@ struct tt_stack {
 	const uint64_t *frames; /* leaf first; frames[0] is the call site */
 	uint64_t first_ts;	/* first allocation from it (module map lookup) */
 	bool synthetic;		/* made from a .freq site that no sample reached */
+	uint64_t modkey;	/* the objects its frames were in (see tt_profile_stack) */
 
 	/* Sums over its recorded allocations (interval.h): bytes (x = size), calls
 	 * (x = 1); and over those of them still live. */
@@ -115,9 +116,10 @@ struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filt
 void tt_profile_destroy(struct tt_profile *p); /* NULL is a no-op */
 
 /* Intern a stack (merge.c): the index of the stack with these frames in process
- * proc, created when new; -1 when out of memory. */
+ * proc and these objects under them (modkey: merge.c's modules_key, 0 for a call
+ * site alone), created when new; -1 when out of memory. */
 int tt_profile_stack(struct tt_profile *p, unsigned proc, const uint64_t *frames, unsigned nframes,
-		     uint32_t flags);
+		     uint32_t flags, uint64_t modkey);
 
 /* estimate.c: calibrate each stack's HT sums to its call site's exact totals and
  * fill the alloc_* estimates and intervals, the totals, and synthetic stacks for

@@ -77,13 +77,32 @@ static bool reserve(void **buf, size_t *cap, size_t need, size_t size)
 static const struct span *resolve_addr(struct tt_resolver *r, unsigned proc, uint64_t addr,
 				       uint64_t ts)
 {
+	/* One span per address, or per (address, object) when the process's maps
+	 * differ over time: an object unloaded and another loaded at its address
+	 * (keys addr + 1, then + 2^56 per other object there). */
+	const struct tt_process *pr = &r->t->procs[proc];
+	bool maps_differ = pr->nmaps > 1;
+	const struct tt_module *m = NULL;
+	bool looked = false;
+	uint64_t key = addr + 1;
 	uint32_t idx;
-	if (u64map_get(&r->by_addr[proc], addr + 1, &idx))
-		return &r->spans[idx];
+	while (u64map_get(&r->by_addr[proc], key, &idx)) {
+		if (!maps_differ)
+			return &r->spans[idx];
+		if (!looked) {
+			m = addr ? tt_process_module(pr, addr, ts) : NULL;
+			looked = true;
+		}
+		const struct tt_module *o = r->pool[r->spans[idx].start].mod;
+		if (o == m || (o && m && o->start == m->start && !strcmp(o->path, m->path)))
+			return &r->spans[idx];
+		key += 1ull << 56;
+	}
 	if (!reserve((void **)&r->spans, &r->cap_spans, r->nspans + 1, sizeof(*r->spans)) ||
 	    !reserve((void **)&r->pool, &r->cap_pool, r->npool + MAX_INLINE, sizeof(*r->pool)))
 		return NULL;
-	const struct tt_module *m = addr ? tt_process_module(&r->t->procs[proc], addr, ts) : NULL;
+	if (!looked)
+		m = addr ? tt_process_module(pr, addr, ts) : NULL;
 	struct tt_rframe base = {.addr = addr, .offset = addr, .mod = m};
 	if (m) {
 		base.module = m->path;
@@ -116,7 +135,7 @@ static const struct span *resolve_addr(struct tt_resolver *r, unsigned proc, uin
 	for (unsigned i = 0; i < n; i++)
 		dst[i].own = sp->own;
 	r->npool += n;
-	if (u64map_put(&r->by_addr[proc], addr + 1, (uint32_t)r->nspans))
+	if (u64map_put(&r->by_addr[proc], key, (uint32_t)r->nspans))
 		return NULL;
 	r->nspans++;
 	return sp;

@@ -245,10 +245,14 @@ void modules_destroy(struct module_map *m)
 	free(m);
 }
 
+_Atomic uint32_t tt_modules_epoch;
+
 struct module_map *modules_publish(struct module_map *m)
 {
 	/* Pairs with modules_is_code's load_acquire: the table is complete first. */
-	return atomic_exchange_explicit(&current, m, memory_order_acq_rel);
+	struct module_map *old = atomic_exchange_explicit(&current, m, memory_order_acq_rel);
+	atomic_fetch_add_explicit(&tt_modules_epoch, 1, memory_order_release);
+	return old;
 }
 
 bool modules_is_libc(uintptr_t addr)

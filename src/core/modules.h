@@ -67,6 +67,12 @@ unsigned modules_write_pending(msgpack_packer *pk);
  * publish a new snapshot, loaded objects changed or not. */
 void modules_session_start(void);
 
+/* Bumped by every modules_publish: the same return addresses may now be another
+ * object's code (a dlclose, then a dlopen at the same address), so a thread's
+ * cached stack ids from before must be defined again (record.c checks it), and
+ * the merge tells the two stacks apart by their objects. */
+extern _Atomic uint32_t tt_modules_epoch;
+
 /* fork: hold the refresh lock across it. */
 void modules_fork_lock(void);
 void modules_fork_unlock(void);

@@ -10,6 +10,7 @@
 
 #include "../common/clock.h"
 #include "../common/format.h"
+#include "modules.h"
 #include "unwind_cfi.h"
 #include "unwind_fp.h"
 #include "unwind_libunwind.h"
@@ -34,7 +35,8 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 {
 	uint64_t h = stack_hash(frames, n, flags);
 	struct stack_cache_entry *e = &t->stack_cache[h & (STACK_CACHE_SLOTS - 1)];
-	bool known = e->hash == h;
+	uint32_t epoch = atomic_load_explicit(&tt_modules_epoch, memory_order_relaxed);
+	bool known = e->hash == h && e->epoch == epoch;
 	unsigned nf = known ? 0 : n;
 	uint32_t len = (uint32_t)(sizeof(struct ev_alloc) + nf * sizeof(uint64_t));
 	/* The pointer joins the set of sampled pointers before the event's stores: the
@@ -70,6 +72,7 @@ int record_push_alloc(struct thagtrace_thread *t, const void *ptr, uint64_t size
 		memcpy(ev->frames, frames, nf * sizeof(uint64_t));
 		/* Only now: had the reserve failed, the stack must not count as written. */
 		e->hash = h;
+		e->epoch = epoch;
 		e->id = t->next_stack_id++;
 	}
 	if (ring_commit(&t->ring, len))

@@ -51,7 +51,7 @@ struct ev_free {
 struct stack_cache_entry {
 	uint64_t hash; /* 0 = empty */
 	uint32_t id;
-	uint32_t pad;
+	uint32_t epoch; /* tt_modules_epoch when it was written */
 };
 
 /* Handle states. The owner moves ACTIVE -> RETIRING (unregister); the writer moves

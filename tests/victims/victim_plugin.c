@@ -5,6 +5,7 @@
 void *plugin_site(void);
 void **plugin_alloc(int n);
 void plugin_free(void **v, int n);
+void plugin_big(int n);
 
 __attribute__((noinline)) void **plugin_alloc(int n)
 {
@@ -24,4 +25,15 @@ void plugin_free(void **v, int n)
 {
 	for (int i = 0; i < n; i++)
 		free(v[i]);
+}
+
+/* n blocks of 20000 bytes (always recorded), each freed at once. Built twice
+ * (libvictim_plugin_b.so too): the two load at the same address in turn. */
+__attribute__((noinline)) void plugin_big(int n)
+{
+	for (int i = 0; i < n; i++) {
+		void *p = malloc(20000);
+		__asm__ volatile("" : : "r"(p) : "memory");
+		free(p);
+	}
 }
