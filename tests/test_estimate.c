@@ -136,6 +136,19 @@ static void attribute(const struct tt_profile *p, struct tt_resolver *r)
 	}
 }
 
+/* The trace in dir, merged and estimated, with a resolver. */
+static void open_profile(const char *dir, struct tt_trace **t, struct tt_profile **p,
+			 struct tt_resolver **r)
+{
+	char err[1024];
+	*t = tt_trace_open(dir, err, sizeof(err));
+	cr_assert_not_null(*t, "%s", err);
+	*p = tt_profile_build(*t, NULL, NULL, NULL, err, sizeof(err));
+	cr_assert_not_null(*p, "%s", err);
+	*r = tt_resolver_create(*t, true);
+	cr_assert_not_null(*r);
+}
+
 static void check(const char *victim)
 {
 	char out[8192];
@@ -146,13 +159,10 @@ static void check(const char *victim)
 	cr_assert_eq(run(victim, NULL, dirbuf, out, sizeof(out)), 0);
 	parse_wants(out);
 
-	char err[1024];
-	struct tt_trace *t = tt_trace_open(dirbuf, err, sizeof(err));
-	cr_assert_not_null(t, "%s", err);
-	struct tt_profile *p = tt_profile_build(t, NULL, NULL, NULL, err, sizeof(err));
-	cr_assert_not_null(p, "%s", err);
-	struct tt_resolver *r = tt_resolver_create(t, true);
-	cr_assert_not_null(r);
+	struct tt_trace *t;
+	struct tt_profile *p;
+	struct tt_resolver *r;
+	open_profile(dirbuf, &t, &p, &r);
 	attribute(p, r);
 	cr_assert_eq(p->dropped, 0, "events dropped: the figures would not test estimation");
 
@@ -243,13 +253,10 @@ Test(estimate, library_replaced_at_the_same_address, .timeout = 60)
 	cr_assert(l && sscanf(l, "plugin_big 1 %p", &at[1]) == 1, "%s", out);
 	cr_log_info("plugin_big at %p, then %p", at[0], at[1]);
 
-	char err[1024];
-	struct tt_trace *t = tt_trace_open(dirbuf, err, sizeof(err));
-	cr_assert_not_null(t, "%s", err);
-	struct tt_profile *p = tt_profile_build(t, NULL, NULL, NULL, err, sizeof(err));
-	cr_assert_not_null(p, "%s", err);
-	struct tt_resolver *r = tt_resolver_create(t, true);
-	cr_assert_not_null(r);
+	struct tt_trace *t;
+	struct tt_profile *p;
+	struct tt_resolver *r;
+	open_profile(dirbuf, &t, &p, &r);
 	double calls[2] = {0};
 	for (unsigned i = 0; i < p->nstacks; i++) {
 		const struct tt_rframe *fr;
