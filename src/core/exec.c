@@ -14,30 +14,18 @@
  */
 #define _GNU_SOURCE
 #include <alloca.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <unistd.h>
 
+#include "interpose.h"
 #include "thread.h"
 #include "tracer.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
 extern char **environ;
-
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
-typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-
-static void *next(const char *name)
-{
-	tt_guard_enter(); /* dlsym may allocate */
-	void *f = dlsym(RTLD_NEXT, name);
-	tt_guard_leave();
-	return f;
-}
 
 /* After a failed exec: trace on, errno as the exec left it. */
 static void exec_failed(bool stopped)
@@ -50,38 +38,24 @@ static void exec_failed(bool stopped)
 	errno = saved;
 }
 
-EXPORT int execve(const char *path, char *const argv[], char *const envp[])
-{
-	static execve_fn real;
-	if (!real && !(real = (execve_fn)next("execve")))
-		return errno = ENOSYS, -1;
-	bool stopped = tt_stop_for_exit();
-	int rc = real(path, argv, envp);
-	exec_failed(stopped);
-	return rc;
-}
+/* A wrapper for each exec that does not go through another one: finish the files,
+ * exec, and trace on if it failed. */
+#define WRAP_EXEC(name, first_type, first)                                                         \
+	EXPORT int name(first_type first, char *const argv[], char *const envp[])                  \
+	{                                                                                          \
+		static int (*real)(first_type, char *const[], char *const[]);                      \
+		if (!real && !(real = (int (*)(first_type, char *const[],                          \
+					       char *const[]))interpose_next(#name)))              \
+			return errno = ENOSYS, -1;                                                 \
+		bool stopped = tt_stop_for_exit();                                                 \
+		int rc = real(first, argv, envp);                                                  \
+		exec_failed(stopped);                                                              \
+		return rc;                                                                         \
+	}
 
-EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-	static execvpe_fn real;
-	if (!real && !(real = (execvpe_fn)next("execvpe")))
-		return errno = ENOSYS, -1;
-	bool stopped = tt_stop_for_exit();
-	int rc = real(file, argv, envp);
-	exec_failed(stopped);
-	return rc;
-}
-
-EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
-{
-	static fexecve_fn real;
-	if (!real && !(real = (fexecve_fn)next("fexecve")))
-		return errno = ENOSYS, -1;
-	bool stopped = tt_stop_for_exit();
-	int rc = real(fd, argv, envp);
-	exec_failed(stopped);
-	return rc;
-}
+WRAP_EXEC(execve, const char *, path)
+WRAP_EXEC(execvpe, const char *, file)
+WRAP_EXEC(fexecve, int, fd)
 
 EXPORT int execv(const char *path, char *const argv[])
 {

@@ -7,7 +7,6 @@
  * (each flush is a complete frame).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -77,11 +76,8 @@ __attribute__((visibility("default"), noreturn)) void quick_exit(int status)
 {
 	static void (*real)(int);
 	tt_stop_for_exit();
-	if (!real) {
-		tt_guard_enter();
-		real = (void (*)(int))dlsym(RTLD_NEXT, "quick_exit");
-		tt_guard_leave();
-	}
+	if (!real)
+		real = (void (*)(int))interpose_next("quick_exit");
 	if (real)
 		real(status);
 	exit_now(status);
@@ -91,7 +87,7 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 {
 	tt_guard_enter();
 	interpose_resolve();
-	real_exit = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+	real_exit = (void (*)(int))interpose_next("_exit");
 	const char *out = getenv("THAGTRACE_OUT");
 	if (out && *out) {
 		struct thagtrace_config cfg;

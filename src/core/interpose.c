@@ -992,8 +992,7 @@ static inline int guard_take(void)
 }
 #define GUARDED int guard_scope __attribute__((cleanup(guard_release), unused)) = guard_take()
 
-/* dlsym allocates: under the guard, that is not the program's allocation. */
-static void *lookup(const char *name)
+void *interpose_next(const char *name)
 {
 	tt_guard_enter();
 	void *f = dlsym(RTLD_NEXT, name);
@@ -1033,7 +1032,7 @@ static __attribute__((noinline)) bool cxx_direct_check(void)
 		    "_Znwm",  "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
 		    "_ZdlPv", "_ZdaPv"};
 		for (size_t i = 0; direct && i < sizeof(ops) / sizeof(ops[0]); i++) {
-			void *f = lookup(ops[i]);
+			void *f = interpose_next(ops[i]);
 			const char *name = f && dladdr(f, &info) && info.dli_fname
 					       ? strrchr(info.dli_fname, '/')
 					       : NULL;
@@ -1056,7 +1055,7 @@ static inline bool cxx_is_direct(void)
 #define REAL(type, sym)                                                                            \
 	static type real_fn;                                                                       \
 	if (unlikely(!real_fn))                                                                    \
-		real_fn = (type)lookup(sym);
+		real_fn = (type)interpose_next(sym);
 
 /* An allocation counted by alloc_begin whose operator throws (bad_alloc) takes
  * its count back as the exception passes. */
@@ -1221,13 +1220,8 @@ typedef void *(*dlopen_fn)(const char *, int);
 EXPORT void *dlopen(const char *file, int flags)
 {
 	static dlopen_fn real_dlopen;
-	if (unlikely(!real_dlopen)) {
-		tt_guard_enter();
-		real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
-		tt_guard_leave();
-		if (!real_dlopen)
-			return NULL;
-	}
+	if (unlikely(!real_dlopen) && !(real_dlopen = (dlopen_fn)interpose_next("dlopen")))
+		return NULL;
 	if (flags & RTLD_DEEPBIND)
 		/* Such a library calls libc's free directly, maybe on blocks of ours:
 		 * from now on sampled blocks go in the freeset, untagged. */

@@ -13,4 +13,9 @@ void interpose_resolve(void);
  * allocator is glibc's. Returns whether tags are on. Once, before tracing starts. */
 bool interpose_blocktags(bool want);
 
+/* The next definition of `name` after this library (dlsym RTLD_NEXT), looked up
+ * under the guard: dlsym allocates, and that is not the program's allocation. For
+ * the wrappers of functions the tracer needs to see (exit, exec, threads, dlopen). */
+void *interpose_next(const char *name);
+
 #endif /* TT_INTERPOSE_H */

@@ -3,11 +3,11 @@
 #define _GNU_SOURCE
 #include "thread_auto.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "interpose.h"
 #include "thread.h"
 #include "tracer.h"
 
@@ -103,13 +103,8 @@ static void *start_routine(void *p)
 EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	static pthread_create_fn real;
-	if (!real) {
-		tt_guard_enter();
-		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
-		tt_guard_leave();
-		if (!real)
-			return EAGAIN;
-	}
+	if (!real && !(real = (pthread_create_fn)interpose_next("pthread_create")))
+		return EAGAIN;
 	if (!thagtrace_is_running() || tt_guard)
 		return real(th, attr, fn, arg); /* untraced, or one of the tracer's threads */
 	tt_guard_enter();
@@ -135,13 +130,8 @@ typedef int (*setname_fn)(pthread_t, const char *);
 EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
 	static setname_fn real;
-	if (!real) {
-		tt_guard_enter();
-		real = (setname_fn)dlsym(RTLD_NEXT, "pthread_setname_np");
-		tt_guard_leave();
-		if (!real)
-			return ENOSYS;
-	}
+	if (!real && !(real = (setname_fn)interpose_next("pthread_setname_np")))
+		return ENOSYS;
 	int rc = real(th, name);
 	/* Only our own handle: another thread's may be ending under us. */
 	if (rc == 0 && pthread_equal(th, pthread_self())) {
