@@ -8,15 +8,19 @@
 
 void tt_sums_add(struct tt_sums *s, double x, double p)
 {
-	if (p >= 1.0) {
-		s->certain += x;
+	tt_sums_move(s, x, 1.0 / p, 1);
+}
+
+void tt_sums_move(struct tt_sums *s, double x, double w, int sign)
+{
+	if (w == 1.0) {
+		s->certain += sign * x;
 		return;
 	}
-	double w = 1.0 / p;
-	s->ht += x * w;
-	s->var += x * x * (1.0 - p) * w * w;
-	s->raw += x;
-	s->k++;
+	s->ht += sign * x * w;
+	s->var += sign * x * x * (w - 1.0) * w; /* x^2 (1 - p) / p^2 */
+	s->raw += sign * x;
+	s->k += (uint64_t)(int64_t)sign;
 }
 
 void tt_sums_merge(struct tt_sums *a, const struct tt_sums *b)
@@ -26,15 +30,6 @@ void tt_sums_merge(struct tt_sums *a, const struct tt_sums *b)
 	a->var += b->var;
 	a->raw += b->raw;
 	a->k += b->k;
-}
-
-void tt_sums_sub(struct tt_sums *a, const struct tt_sums *b)
-{
-	a->certain -= b->certain;
-	a->ht -= b->ht;
-	a->var -= b->var;
-	a->raw -= b->raw;
-	a->k -= b->k;
 }
 
 void tt_wilson(uint64_t k, uint64_t n, double *lo, double *hi)

@@ -37,9 +37,11 @@ struct tt_interval {
 
 /* Add one recorded allocation of x (size or 1) and probability p. */
 void tt_sums_add(struct tt_sums *s, double x, double p);
-/* a += b, a -= b */
+/* The same by its weight w = 1/p, added (sign 1) or taken away (-1): a block that
+ * joins or leaves a live set takes away exactly what it added. */
+void tt_sums_move(struct tt_sums *s, double x, double w, int sign);
+/* a += b */
 void tt_sums_merge(struct tt_sums *a, const struct tt_sums *b);
-void tt_sums_sub(struct tt_sums *a, const struct tt_sums *b);
 
 /*
  * The figure of `part` (a subset of the site's samples: a stack's, or a stack's

@@ -254,23 +254,11 @@ static void stack_touch(struct merge_state *ms, struct tt_stack *s)
  * live sums of its stack and the live total. */
 static void live_move(struct merge_state *ms, struct tt_stack *s, double x, double w, int sign)
 {
-	double v = x * x * (w - 1.0) * w;
-	if (w == 1.0) {
-		s->live_b.certain += sign * x;
-		s->live_c.certain += sign;
-	} else {
-		s->live_b.ht += sign * x * w;
-		s->live_b.var += sign * v;
-		s->live_b.raw += sign * x;
-		s->live_b.k += (uint64_t)(int64_t)sign;
-		s->live_c.ht += sign * w;
-		s->live_c.var += sign * (w - 1.0) * w;
-		s->live_c.raw += sign;
-		s->live_c.k += (uint64_t)(int64_t)sign;
-	}
+	tt_sums_move(&s->live_b, x, w, sign);
+	tt_sums_move(&s->live_c, 1.0, w, sign);
 	ms->live_bytes += sign * x * w;
 	ms->live_count += sign * w;
-	ms->live_var += sign * v;
+	ms->live_var += sign * x * x * (w - 1.0) * w;
 }
 
 static unsigned hist_bucket(uint64_t size)

@@ -295,18 +295,18 @@ static void note_rename(struct thagtrace_thread *t)
 	t->name_seq_written = s;
 }
 
-/*
- * One thread's share of a pass. `closing`: the thread unregistered or the session
- * ends, so its ring is quiescent: drain it to the end, write the final counters and
- * close its files.
- */
 /* Threads whose files one pass may open or close (not the final pass). A program
  * that starts threads faster than files can be created (a thread living a moment,
  * tens of thousands a second) would otherwise keep a pass, and a fork waiting for
  * it, going for seconds. The others wait for the next pass, which comes at once. */
 #define COSTLY_PER_PASS 32
 
-/* Returns false when the thread was left for the next pass. */
+/*
+ * One thread's share of a pass. `closing`: the thread unregistered or the session
+ * ends, so its ring is quiescent: drain it to the end, write the final counters and
+ * close its files. `final`: the session's last pass, which does every thread.
+ * Returns false when the thread was left for the next pass (COSTLY_PER_PASS).
+ */
 static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 {
 	char name[80];
