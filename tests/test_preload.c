@@ -607,6 +607,24 @@ Test(preload, fork_while_threads_start_and_end, .timeout = 60)
 	support_rmdir(outdir);
 }
 
+/* The child of a fork does not inherit the parent's thread handles (they are left
+ * out of it, nofork.h), so it closes the files the parent's writer holds open from a
+ * table of its own: none of them may stay open in the child. */
+Test(preload, fork_child_holds_none_of_the_parents_files)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_fork", "fds", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	int held = 0, inherited = -1;
+	cr_assert(sscanf(strstr(r.out, "parent holds"), "parent holds %d", &held) == 1, "%s",
+		  r.out);
+	cr_assert_geq(held, 16, "the 8 threads' files were open at the fork: %s", r.out);
+	const char *in = strstr(r.out, "inherited");
+	cr_assert(in && sscanf(in, "inherited %d", &inherited) == 1, "%s", r.out);
+	cr_assert_eq(inherited, 0, "%s", r.out);
+	support_rmdir(outdir);
+}
+
 struct module_search {
 	const char *needle;
 	int records, found;

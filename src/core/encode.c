@@ -14,12 +14,15 @@ void encode_buf_init(struct encode_buf *b)
 	b->data = NULL;
 	b->size = b->cap = 0;
 	b->failed = false;
+	b->nofork = false;
 }
 
 void encode_buf_destroy(struct encode_buf *b)
 {
 	pagemem_free(b->data);
-	encode_buf_init(b);
+	b->data = NULL;
+	b->size = b->cap = 0;
+	b->failed = false;
 }
 
 static __attribute__((noinline)) int encode_buf_grow(struct encode_buf *b, size_t len)
@@ -37,6 +40,8 @@ static __attribute__((noinline)) int encode_buf_grow(struct encode_buf *b, size_
 		  to = ((uintptr_t)d + cap) & ~(uintptr_t)4095;
 	if (to > from)
 		prefault((void *)from, to - from);
+	if (b->nofork)
+		pagemem_nofork(d);
 	b->data = d;
 	b->cap = cap;
 	return 0;

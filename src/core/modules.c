@@ -21,6 +21,9 @@ static _Atomic(struct module_map *) current; /* publish: store_release; read: ac
 static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct module_map *retired; /* under refresh_lock */
 static uint64_t seen_generation;   /* under refresh_lock */
+/* The objects' generation the CFI cache was filled under (under refresh_lock): a
+ * new session, a fork child's among them, keeps a cache still true. */
+static uint64_t cfi_generation = UINT64_MAX;
 
 struct build {
 	struct module_map *m;
@@ -135,7 +138,10 @@ void modules_refresh(void)
 		if (m) { /* else: try again next time */
 			seen_generation = g;
 			/* Unloaded objects' addresses may now be another's code. */
-			unwind_cfi_flush();
+			if (g != cfi_generation) {
+				unwind_cfi_flush();
+				cfi_generation = g;
+			}
 			struct module_map *old = modules_publish(m);
 			if (old) {
 				old->retired_next = retired;

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "nofork.h"
+
 #define HEADER 64u
 
 struct header {
@@ -60,6 +62,12 @@ void pagemem_free(void *p)
 		struct header *h = header_of(p);
 		munmap(h, h->map_len);
 	}
+}
+
+void pagemem_nofork(void *p)
+{
+	struct header *h = header_of(p);
+	nofork(h, h->map_len);
 }
 
 static size_t capacity(void *p)

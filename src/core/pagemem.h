@@ -30,6 +30,9 @@ void *pagemem_alloc(size_t n);
 void *pagemem_realloc(void *p, size_t n);
 /* Unmap p (NULL: nothing). */
 void pagemem_free(void *p);
+/* Leave p's whole mapping out of fork children (nofork.h); again after every
+ * pagemem_realloc that may have moved it. */
+void pagemem_nofork(void *p);
 
 /*
  * zstd's allocator for one compression context: pagemem, plus the last block zstd

@@ -58,9 +58,7 @@ void registry_fork_unlock(void)
 
 void registry_fork_child_discard(void)
 {
-	struct cds_list_head *pos, *next;
-	cds_list_for_each_safe(pos, next, &registry_list)
-	    thread_destroy(caa_container_of(pos, struct thagtrace_thread, node));
+	/* Never walked: the handles are not in the child (nofork.h). */
 	CDS_INIT_LIST_HEAD(&registry_list);
 	store_relaxed(&registry_n, 0);
 	registry_gen = 0;

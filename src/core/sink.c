@@ -132,6 +132,67 @@ static bool same_file(int fd, const struct sink_file *f)
 	return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
+/*
+ * Every descriptor a sink_file holds, by number, with its file's identity: a fork
+ * child closes them without reading the sink_files, which live in per-thread memory
+ * the child does not have (nofork.h). Changed only under the writer's pass lock or
+ * the tracer's lifecycle lock, which a fork holds; mapped memory, inherited. An
+ * entry of zeros is free, so the table needs no initialising (its pages stay
+ * unmapped until used), and only the numbers in [held_lo, held_hi) are looked at.
+ */
+#define HELD_MAX (1u << 20) /* a number above: left open in a fork child (CLOEXEC) */
+
+struct held {
+	dev_t dev;
+	ino_t ino;
+	bool used; /* false: free */
+};
+static struct held *held;
+static size_t held_cap, held_lo = SIZE_MAX, held_hi;
+
+static void hold(const struct sink_file *f)
+{
+	size_t fd = (size_t)f->fd;
+	if (fd >= held_cap) {
+		if (fd >= HELD_MAX)
+			return;
+		size_t cap = held_cap ? held_cap : 4096;
+		while (cap <= fd)
+			cap *= 2;
+		struct held *p = pagemem_realloc(held, cap * sizeof(*held)); /* zeroed */
+		if (!p)
+			return; /* as above */
+		held = p;
+		held_cap = cap;
+	}
+	held[fd] = (struct held){f->dev, f->ino, true};
+	held_lo = fd < held_lo ? fd : held_lo;
+	held_hi = fd + 1 > held_hi ? fd + 1 : held_hi;
+}
+
+/* f's descriptor is no longer ours, or closed: drop its entry (not another file's
+ * that the number went to since). */
+static void unhold(const struct sink_file *f)
+{
+	size_t fd = (size_t)f->fd;
+	if (f->fd >= 0 && fd < held_cap && held[fd].used && held[fd].dev == f->dev &&
+	    held[fd].ino == f->ino)
+		held[fd].used = false;
+}
+
+void sink_files_fork_child(void)
+{
+	/* Read, not written (each page written would be copied), then unmapped. */
+	for (size_t i = held_lo; i < held_hi; i++) {
+		struct sink_file f = {.fd = (int)i, .dev = held[i].dev, .ino = held[i].ino};
+		if (held[i].used && same_file(f.fd, &f))
+			close(f.fd);
+	}
+	pagemem_free(held);
+	held = NULL;
+	held_cap = held_hi = 0;
+	held_lo = SIZE_MAX;
+}
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
 {
 	*f = SINK_FILE_NONE;
@@ -151,12 +212,14 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	snprintf(f->name, sizeof(f->name), "%s", name);
+	hold(f);
 	return 0;
 }
 
 /* f->fd is no longer our file: forget the number, find the file again by name. */
 static int reopen(const char *dir, struct sink_file *f)
 {
+	unhold(f);
 	f->fd = -1;
 	char path[PATH_CAP];
 	if (join_path(path, dir, f->name) != 0)
@@ -169,6 +232,7 @@ static int reopen(const char *dir, struct sink_file *f)
 		return -ESTALE; /* replaced by another file of that name */
 	}
 	f->fd = move_high(fd);
+	hold(f);
 	tt_debug("the program closed or reused the descriptor of %s; reopened", f->name);
 	return 0;
 }
@@ -187,6 +251,7 @@ int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const 
 
 void sink_file_close(struct sink_file *f)
 {
+	unhold(f);
 	if (f->fd >= 0 && same_file(f->fd, f))
 		close(f->fd);
 	*f = SINK_FILE_NONE;

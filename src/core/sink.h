@@ -68,4 +68,8 @@ int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const 
 /* Close f if its descriptor is still ours; f becomes SINK_FILE_NONE. */
 void sink_file_close(struct sink_file *f);
 
+/* In a fork child: close every descriptor a sink_file held in the parent (if still
+ * that file), reading only the table sink.c keeps of them. */
+void sink_files_fork_child(void);
+
 #endif /* TT_SINK_H */

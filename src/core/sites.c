@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "nofork.h"
 #include "prefault.h"
 #include "thagtrace.h"
 
@@ -15,6 +16,7 @@ static struct site_table *table_map(uint64_t capacity)
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	nofork(p, bytes);
 	/* A grown table is filled by the rehash: mapped now, in one call, not a fault
 	 * a page (prefault.h). The first stays as sparse as its thread leaves it. */
 	if (capacity > SITES_INITIAL_CAPACITY)

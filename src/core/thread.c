@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "nofork.h"
 #include "prefault.h"
 #include "registry.h"
 #include "tracer.h"
@@ -114,6 +115,16 @@ static struct thagtrace_thread *pool_take(size_t total)
 	return NULL;
 }
 
+void thread_fork_child(void)
+{
+	/* The kept handles are the parent's memory, not inherited (nofork.h). */
+	for (unsigned i = 0; i < POOL_SLOTS; i++)
+		store_relaxed(&pool[i], NULL);
+	store_relaxed(&tt_retiring, 0); /* the parent's backlog */
+	store_release(&tt_exited_handle, NULL);
+	tt_self = NULL;
+}
+
 void thread_recycle(struct thagtrace_thread *t)
 {
 	unsigned i = 0;
@@ -186,6 +197,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 			*err = THAGTRACE_ENOMEM;
 			return NULL;
 		}
+		nofork(p, total);
 		t = p; /* zero-filled */
 		ring_init(&t->ring, (char *)p + head, ring_bytes);
 		/* The handle's pages and the ring's first stretch in one call, not a fault
@@ -204,6 +216,7 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	t->max_frames = tt_cfg.max_frames;
 	t->events = t->freq = SINK_FILE_NONE;
 	encode_buf_init(&t->pending);
+	t->pending.nofork = true;
 	t->pid = (int32_t)getpid();
 	t->tid = spare ? 0 : (int32_t)syscall(SYS_gettid);
 	t->start_ticks = tt_ticks();

@@ -205,4 +205,9 @@ void thread_destroy(struct thagtrace_thread *t);
  * there is room (see thread.c). Its files are closed. */
 void thread_recycle(struct thagtrace_thread *t);
 
+/* In a fork child: forget the parent's kept handles, its backlog, the spare handle
+ * and the calling thread's handle, without reading them (they were not inherited:
+ * nofork.h). */
+void thread_fork_child(void);
+
 #endif /* TT_THREAD_H */

@@ -17,6 +17,7 @@
 #include "unwind_cfi.h"
 #include "unwind_libunwind.h"
 #include "registry.h"
+#include "sink.h"
 #include "thread.h"
 #include "writer.h"
 
@@ -321,10 +322,17 @@ void tt_fork_prepare(void)
 	writer_fork_lock();
 	registry_fork_lock();
 	modules_fork_lock();
+	/* From here until the parent's or the child's handler, this thread's own
+	 * allocations (other libraries' fork handlers, which run after this one in
+	 * the parent and before ours in the child) are not traced: with our locks
+	 * held, a registration would wait on them for ever, and in the child the
+	 * thread's handle is not there (nofork.h). */
+	tt_guard_enter();
 }
 
 void tt_fork_parent(void)
 {
+	tt_guard_leave();
 	modules_fork_unlock();
 	registry_fork_unlock();
 	writer_fork_unlock();
@@ -339,14 +347,15 @@ void tt_fork_child(void)
 	store_seq_cst(&tt_fast_gen, 0);
 	store_seq_cst(&tt_active_gen, 0);
 	freeset_gate_close();
-	store_release(&tt_exited_handle, NULL);
 	running = false;
-	/* Alone in the process now: nothing else can touch the old handles. */
+	/* Alone in the process now. The parent's handles were not inherited: forget
+	 * them unread, and close the files the parent's writer held open for them. */
 	registry_fork_child_discard();
-	store_relaxed(&tt_retiring, 0); /* the parent's backlog */
-	tt_self = NULL;
+	thread_fork_child();
+	sink_files_fork_child();
 	if (tt_cfg.sample_mode != THAGTRACE_SAMPLE_ALL)
 		freeset_clear();
+	tt_guard_leave();
 	pthread_mutex_unlock(&lifecycle);
 	if (was_running) {
 		struct thagtrace_config c = tt_cfg;

@@ -5,7 +5,11 @@
  * child's status. With "churn": forks 10 children that _exit at once while another
  * thread starts and joins threads that allocate (a fork against threads
  * registering and ending). With "exec": allocates, then execs /bin/true; with
- * "quick_exit", leaves through quick_exit. */
+ * "quick_exit", leaves through quick_exit. With "fds": forks while 8 threads hold
+ * their trace files open; the child prints how many descriptors of trace files
+ * not its own it holds ("inherited N"). */
+#include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,8 +66,79 @@ static int fork_while_threads_churn(void)
 	return ok == 10 ? 0 : 1;
 }
 
+/* Descriptors open on files in $THAGTRACE_OUT, and of those, the ones whose name
+ * does not start with "<pid>." (another process's files). */
+static int trace_fds(int *others)
+{
+	const char *dir = getenv("THAGTRACE_OUT");
+	char self[32], link[300], target[PATH_MAX];
+	snprintf(self, sizeof(self), "%d.", (int)getpid());
+	size_t dlen = strlen(dir);
+	int n = 0;
+	*others = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, dir, dlen) || target[dlen] != '/')
+			continue;
+		n++;
+		*others += strncmp(target + dlen + 1, self, strlen(self)) != 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static pthread_barrier_t hold;
+
+static void *holder(void *arg)
+{
+	(void)arg;
+	churn(10);
+	pthread_barrier_wait(&hold); /* files open (main saw them) */
+	pthread_barrier_wait(&hold); /* the child is done */
+	return NULL;
+}
+
+static int fork_while_files_open(void)
+{
+	enum { N = 8 };
+	pthread_t t[N];
+	pthread_barrier_init(&hold, NULL, N + 1);
+	for (int i = 0; i < N; i++)
+		pthread_create(&t[i], NULL, holder, NULL);
+	int others = 0, open = 0;
+	/* The writer opens a thread's files at its first pass with events. */
+	for (int tries = 0; tries < 500 && (open = trace_fds(&others)) < 2 * N; tries++)
+		usleep(10000);
+	pthread_barrier_wait(&hold);
+	printf("parent holds %d\n", open);
+	fflush(stdout);
+	pid_t p = fork();
+	if (p == 0) {
+		churn(10);
+		trace_fds(&others);
+		printf("inherited %d\n", others);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(p, &st, 0);
+	pthread_barrier_wait(&hold);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "fds"))
+		return fork_while_files_open();
 	if (argc > 1 && !strcmp(argv[1], "churn"))
 		return fork_while_threads_churn();
 	if (argc > 1 && !strcmp(argv[1], "quick_exit")) {
