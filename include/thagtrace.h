@@ -123,6 +123,8 @@ struct thagtrace_thread;
  * tracing registered it, or it registered before) gets that one back: each
  * register needs its unregister, and the handle ends with the last. Takes a mutex and makes system
  * calls: not from a signal handler. No TLS destructor is involved: the thread owns the handle.
+ * A fork child does not inherit handles (their memory is left out of it): there
+ * they must not be used, nor unregistered; the child registers anew.
  */
 THAGTRACE_API struct thagtrace_thread *thagtrace_thread_register(const char *name, int *err);
 
