@@ -315,7 +315,8 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	/* Opening a thread's files, or closing them and (after the pass) unmapping
 	 * its handle, is the costly part of a pass: a budget for it per pass. */
 	if (!final && (closing || (!nothing && t->events.fd < 0 && !w.failed))) {
-		if (w.costly == COSTLY_PER_PASS) {
+		/* A fork waiting for the pass lock gets it after one such thread. */
+		if (w.costly == COSTLY_PER_PASS || (w.costly && load_relaxed(&fork_waiting))) {
 			w.backlog = true;
 			return false;
 		}
