@@ -625,6 +625,29 @@ Test(preload, fork_child_holds_none_of_the_parents_files)
 	support_rmdir(outdir);
 }
 
+/* A child made without fork() (_Fork, the fork system call, clone) runs no fork
+ * handler and holds the parent's handle, whose memory it gets wiped (nofork.h):
+ * it must run untraced, allocating, and leave through exit() (a destructor that
+ * would wait for the parent's writer) or _exit with its own status. */
+Test(preload, child_made_without_fork_runs_untraced, .timeout = 30)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_fork", "raw", NULL);
+	cr_assert_eq(r.status, 0, "stdout: %s stderr: %s", r.out, r.err);
+	cr_assert(strstr(r.out, "raw 0: exit 3") && strstr(r.out, "raw 1: exit 4") &&
+		      strstr(r.out, "raw 2: exit 4"),
+		  "%s", r.out);
+	struct fn fns[4];
+	int n = parse_fns(r.out, fns, 4);
+	struct tally t = {.fns = fns, .nfns = n};
+	tally_dir(&t);
+	cr_assert_eq(t.ends, t.threads, "the parent's files are whole");
+	cr_assert_eq(fns[0].got_count, 2000,
+		     "the parent's 2000 at churn, none of the children's: %lu",
+		     (unsigned long)fns[0].got_count);
+	support_rmdir(outdir);
+}
+
 struct module_search {
 	const char *needle;
 	int records, found;

@@ -20,7 +20,7 @@ struct encode_buf {
 	char *data;
 	size_t size, cap;
 	bool failed; /* an append could not grow the buffer: its content is incomplete */
-	bool nofork; /* a thread's pending events: not inherited by a fork child (nofork.h) */
+	bool nofork; /* a thread's pending events: wiped in a fork child (nofork.h) */
 };
 
 void encode_buf_init(struct encode_buf *b);

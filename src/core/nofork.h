@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Per-thread memory that a fork child does not inherit.
+ * Per-thread memory that a fork child gets empty.
  *
  * A thread's handle and ring, its call-site tables and the writer's buffer of its
  * pending events belong to threads the child does not have. Inherited, they cost a
@@ -8,10 +8,17 @@
  * in the parent (whose producers then take a copy-on-write fault, 15-20 us here, on
  * each ring page they next write), and the child unmapped them one by one (a TLB
  * shootdown each). A program that forks beside many threads, or beside threads that
- * come and go by the thousand, ran 300 times slower traced. MADV_DONTFORK leaves
- * them out of the child altogether; the child forgets the pointers without reading
- * them (registry_fork_child_discard, thread_fork_child) and closes the parent's
- * files from the descriptor table kept outside them (sink.c).
+ * come and go by the thousand, ran 100 times slower traced. MADV_WIPEONFORK (Linux
+ * 4.14) leaves their pages out of the child: fork copies nothing of them, and the
+ * child sees zeros there. After fork() the child forgets the pointers without
+ * reading them (registry_fork_child_discard, thread_fork_child) and closes the
+ * parent's files from the descriptor table kept outside them (sink.c).
+ *
+ * Zeros, not nothing (MADV_DONTFORK): a child made without fork() (a raw clone,
+ * _Fork) runs no fork handler and still holds the parent's pointers; zeroed
+ * handles read as another session's (generation 0), which sends every event to the
+ * slow path, where tt_foreign_child() finds the wiped canary and turns tracing off
+ * in that child. Should the kernel refuse, the child keeps a copy as before.
  */
 #ifndef TT_NOFORK_H
 #define TT_NOFORK_H
@@ -20,13 +27,16 @@
 #include <stddef.h>
 #include <sys/mman.h>
 
-/* Leave the mapping [p, p + n) (page-aligned p) out of fork children. Should the
- * kernel refuse, the child keeps a copy it never touches: nothing breaks. errno
- * is kept. */
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+/* Wipe the mapping [p, p + n) (page-aligned p, private anonymous) in fork
+ * children. errno is kept. */
 static inline void nofork(void *p, size_t n)
 {
 	int saved = errno; /* a table may grow on the event path */
-	(void)madvise(p, n, MADV_DONTFORK);
+	(void)madvise(p, n, MADV_WIPEONFORK);
 	errno = saved;
 }
 

@@ -58,7 +58,7 @@ void registry_fork_unlock(void)
 
 void registry_fork_child_discard(void)
 {
-	/* Never walked: the handles are not in the child (nofork.h). */
+	/* Never walked: the handles are wiped in the child (nofork.h). */
 	CDS_INIT_LIST_HEAD(&registry_list);
 	store_relaxed(&registry_n, 0);
 	registry_gen = 0;

@@ -31,7 +31,7 @@ size_t registry_count(void);
 
 /* fork: hold the mutex across it (registry_fork_lock in prepare, _unlock in the
  * parent); in the child, forget the parent's handles (their events are the
- * parent's to write, their memory was not inherited: nofork.h), empty the list and
+ * parent's to write, their memory is wiped in the child: nofork.h), empty the list and
  * release the mutex. */
 void registry_fork_lock(void);
 void registry_fork_unlock(void);

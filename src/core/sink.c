@@ -135,7 +135,7 @@ static bool same_file(int fd, const struct sink_file *f)
 /*
  * Every descriptor a sink_file holds, by number, with its file's identity: a fork
  * child closes them without reading the sink_files, which live in per-thread memory
- * the child does not have (nofork.h). Changed only under the writer's pass lock or
+ * wiped in the child (nofork.h). Changed only under the writer's pass lock or
  * the tracer's lifecycle lock, which a fork holds; mapped memory, inherited. An
  * entry of zeros is free, so the table needs no initialising (its pages stay
  * unmapped until used), and only the numbers in [held_lo, held_hi) are looked at.

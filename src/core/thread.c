@@ -117,11 +117,12 @@ static struct thagtrace_thread *pool_take(size_t total)
 
 void thread_fork_child(void)
 {
-	/* The kept handles are the parent's memory, not inherited (nofork.h). */
+	/* The kept handles are the parent's memory, wiped here (nofork.h). */
 	for (unsigned i = 0; i < POOL_SLOTS; i++)
 		store_relaxed(&pool[i], NULL);
 	store_relaxed(&tt_retiring, 0); /* the parent's backlog */
 	store_release(&tt_exited_handle, NULL);
+	store_relaxed(&exited_lock, 0); /* a parent's thread may have held it */
 	tt_self = NULL;
 }
 

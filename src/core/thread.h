@@ -206,7 +206,7 @@ void thread_destroy(struct thagtrace_thread *t);
 void thread_recycle(struct thagtrace_thread *t);
 
 /* In a fork child: forget the parent's kept handles, its backlog, the spare handle
- * and the calling thread's handle, without reading them (they were not inherited:
+ * and the calling thread's handle, without reading them (they are wiped in the child:
  * nofork.h). */
 void thread_fork_child(void);
 

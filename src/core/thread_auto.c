@@ -15,6 +15,8 @@
 
 struct thagtrace_thread *thread_auto_self(uint64_t size, bool is_alloc)
 {
+	if (tt_foreign_child())
+		return NULL; /* the parent's handles here are wiped (nofork.h): tracing off */
 	struct thagtrace_thread *t = tt_self;
 	if (t && t != THREAD_EXITED && t->generation != load_relaxed(&tt_active_gen) &&
 	    tt_guard == 0) {

@@ -14,6 +14,7 @@
 #include "ring.h"
 #include "freeset.h"
 #include "modules.h"
+#include "nofork.h"
 #include "unwind_cfi.h"
 #include "unwind_libunwind.h"
 #include "registry.h"
@@ -146,6 +147,46 @@ static void membarrier_setup(void)
 		tt_need_fence = false;
 }
 
+/*
+ * One word in a page wiped in fork children (nofork.h), set while this process
+ * runs a session. Zero with a session running means a child the fork handlers
+ * never saw (a raw clone, _Fork); a vfork child shares the page and reads it set.
+ */
+static _Atomic(_Atomic int *) canary;
+
+static void canary_arm(void)
+{
+	_Atomic int *c = load_relaxed(&canary);
+	if (!c) {
+		void *p =
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return; /* such children are then not recognised (they keep copies) */
+		nofork(p, 4096);
+		c = p;
+		store_release(&canary, c);
+	}
+	store_relaxed(c, 1);
+}
+
+static _Atomic bool foreign; /* set only in such a child (its memory is its own) */
+
+bool tt_foreign_child(void)
+{
+	if (load_relaxed(&foreign))
+		return true;
+	_Atomic int *c = load_acquire(&canary);
+	if (!c || load_relaxed(&tt_active_gen) == 0 || load_relaxed(c) != 0)
+		return false;
+	store_relaxed(&foreign, true);
+	/* The session is the parent's; its writer and threads are not here, and its
+	 * locks may be held by threads that are not either. Off, touching no lock. */
+	store_seq_cst(&tt_fast_gen, 0);
+	store_seq_cst(&tt_active_gen, 0);
+	tt_self = NULL;
+	return true;
+}
+
 /* The spare handle for exited threads: no stack bounds (events carry their call
  * site only), tid 0 so its files are <pid>-0.*, never reclaimed. */
 static void exited_handle_create(uint64_t gen)
@@ -235,6 +276,7 @@ static int start_locked(const struct thagtrace_config *cfg)
 	thread_session_reset();
 	rc = writer_start(&tt_cfg);
 	if (rc == 0) {
+		canary_arm();
 		running = true;
 		store_relaxed(&session_pid, getpid());
 		store_relaxed(&disabled_said, 0);
@@ -291,6 +333,8 @@ bool tt_stop_for_exit(void)
 
 int thagtrace_stop(void)
 {
+	if (tt_foreign_child())
+		return 0; /* no writer to stop here, and no lock may be taken */
 	tt_guard_enter();
 	pthread_mutex_lock(&lifecycle);
 	if (!running) {
@@ -322,17 +366,10 @@ void tt_fork_prepare(void)
 	writer_fork_lock();
 	registry_fork_lock();
 	modules_fork_lock();
-	/* From here until the parent's or the child's handler, this thread's own
-	 * allocations (other libraries' fork handlers, which run after this one in
-	 * the parent and before ours in the child) are not traced: with our locks
-	 * held, a registration would wait on them for ever, and in the child the
-	 * thread's handle is not there (nofork.h). */
-	tt_guard_enter();
 }
 
 void tt_fork_parent(void)
 {
-	tt_guard_leave();
 	modules_fork_unlock();
 	registry_fork_unlock();
 	writer_fork_unlock();
@@ -348,14 +385,14 @@ void tt_fork_child(void)
 	store_seq_cst(&tt_active_gen, 0);
 	freeset_gate_close();
 	running = false;
-	/* Alone in the process now. The parent's handles were not inherited: forget
+	/* Alone in the process now. The parent's handles are wiped (nofork.h): forget
 	 * them unread, and close the files the parent's writer held open for them. */
 	registry_fork_child_discard();
 	thread_fork_child();
 	sink_files_fork_child();
 	if (tt_cfg.sample_mode != THAGTRACE_SAMPLE_ALL)
 		freeset_clear();
-	tt_guard_leave();
+	canary_arm(); /* wiped by the fork */
 	pthread_mutex_unlock(&lifecycle);
 	if (was_running) {
 		struct thagtrace_config c = tt_cfg;

@@ -51,6 +51,11 @@ void tt_fork_prepare(void);
 void tt_fork_parent(void);
 void tt_fork_child(void);
 
+/* In a child made without fork() (no fork handler ran: a raw clone, _Fork), with
+ * the parent's session: turn tracing off here, without taking any lock, and say
+ * true. False anywhere else (a vfork child included). Slow paths only. */
+bool tt_foreign_child(void);
+
 /* Before _exit (which skips destructors) or exec: thagtrace_stop, but only in the
  * process whose session it is (not in a vfork child, which shares its parent's
  * memory), only when this thread is outside the tracer and nobody holds the tracer's

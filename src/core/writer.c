@@ -528,12 +528,16 @@ static void *writer_main(void *arg)
 		/* After a dlopen or dlclose: the new map, for offline symbolization and
 		 * for validating frames of code in the new objects. */
 		modules_refresh();
+		/* Under the pass lock, as every change to our descriptors (a flush may
+		 * reopen the file, sink.c), which a fork must not see half made. */
+		pthread_mutex_lock(&w.pass_lock);
 		if (!w.failed && modules_write_pending(&w.pk))
 			flush_frame(&w.meta, "meta");
 		if (!w.failed && tt_now_ns() - w.last_anchor_ns >= ANCHOR_INTERVAL_NS) {
 			encode_anchor();
 			flush_frame(&w.meta, "meta");
 		}
+		pthread_mutex_unlock(&w.pass_lock);
 		if (!w.backlog)
 			sleep_until_woken(seen);
 	}

@@ -7,10 +7,17 @@
  * registering and ending). With "exec": allocates, then execs /bin/true; with
  * "quick_exit", leaves through quick_exit. With "fds": forks while 8 threads hold
  * their trace files open; the child prints how many descriptors of trace files
- * not its own it holds ("inherited N"). */
+ * not its own it holds ("inherited N"). With "raw": children made without fork()
+ * (_Fork, the fork system call, clone), which run no fork handler, allocate and
+ * leave through exit() (destructors run) or _exit; the parent prints their
+ * statuses ("raw N: exit S"). */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +142,43 @@ static int fork_while_files_open(void)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
+static int raw_child(void *arg)
+{
+	churn(1000);
+	printf("raw child ok\n");
+	fflush(stdout);
+	if (arg)
+		exit(3); /* destructors and atexit run, in a process the tracer never saw */
+	_exit(4);
+}
+
+static int forks_without_fork(void)
+{
+	static char stack[1 << 16];
+	printf("fn churn %p\n", (void *)churn);
+	churn(1000);
+	int bad = 0;
+	for (int k = 0; k < 3; k++) {
+		fflush(stdout); /* or a child's exit() writes it again */
+		pid_t p = k == 0 ? _Fork() : k == 1 ? (pid_t)syscall(SYS_fork) : 0;
+		if (k == 2)
+			p = clone(raw_child, stack + sizeof(stack), SIGCHLD, NULL);
+		if (p == 0)
+			raw_child(k == 0 ? "exit" : NULL);
+		int st = 0;
+		waitpid(p, &st, 0);
+		printf("raw %d: %s %d\n", k, WIFEXITED(st) ? "exit" : "signal",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		bad += !WIFEXITED(st) || WEXITSTATUS(st) != (k == 0 ? 3 : 4);
+	}
+	churn(1000);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "raw"))
+		return forks_without_fork();
 	if (argc > 1 && !strcmp(argv[1], "fds"))
 		return fork_while_files_open();
 	if (argc > 1 && !strcmp(argv[1], "churn"))
