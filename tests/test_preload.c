@@ -648,6 +648,19 @@ Test(preload, child_made_without_fork_runs_untraced, .timeout = 30)
 	support_rmdir(outdir);
 }
 
+/* A fork child's writer may run on its parent's writer's stack (glibc reuses the
+ * stacks of ended threads): with liburcu's memb flavour it registered as a reader a
+ * second time at the same address, and the next generation's fork hung for ever
+ * waiting on a grace period. */
+Test(preload, grandchildren_fork_while_their_parents_retire_threads, .timeout = 60)
+{
+	struct run r;
+	run_victim(&r, NULL, "victim_fork", "generations", NULL);
+	cr_assert_eq(r.status, 0, "stdout: %s stderr: %s", r.out, r.err);
+	cr_assert(strstr(r.out, "generations ok"), "%s", r.out);
+	support_rmdir(outdir);
+}
+
 struct module_search {
 	const char *needle;
 	int records, found;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The list of registered thread handles: a liburcu RCU list. Adding takes a mutex
- * (registration is rare); the writer walks it under an RCU read-side lock and is the
- * only one that removes, after which it waits a grace period before freeing.
+ * (registration is rare) and publishes the node, so the writer walks the list while
+ * threads register, without a lock. The writer is its only reader and the only one
+ * that removes, so it frees what it unlinked once past its walk, with no grace
+ * period (and so no RCU flavour, reader registration or fork hook).
  */
 #ifndef TT_REGISTRY_H
 #define TT_REGISTRY_H
@@ -23,7 +25,7 @@ void registry_set_session(uint64_t gen);
  * longer open (the caller then frees the handle). Any thread; takes the mutex. */
 int registry_add(struct thagtrace_thread *t, uint64_t gen);
 
-/* Writer: unlink a handle; free it only after urcu_memb_synchronize_rcu(). */
+/* Writer: unlink a handle (free it once past its walk). */
 void registry_remove(struct thagtrace_thread *t);
 
 /* Handles in the list now (a snapshot). */

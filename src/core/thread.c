@@ -91,7 +91,7 @@ uint32_t thread_name(struct thagtrace_thread *t, char out[16])
  * twice a thread (handle and call-site table), and mapping them again: 10 000
  * threads 8 at a time took 5.3 s traced against 1.3 s untraced, 1.9 s with handles
  * kept (bench/thread_churn.sh, output on tmpfs). The writer puts a handle
- * here after its grace period (thread_recycle); a registering thread takes one
+ * here once it is unlinked (thread_recycle); a registering thread takes one
  * with an atomic exchange, so no two get the same one and a signal handler
  * registering midway is safe. Bounded: a kept handle holds what its thread
  * mapped, its ring's pages as far as the thread used them (~56 KiB for a thread

@@ -198,7 +198,8 @@ void thread_rename(struct thagtrace_thread *t, const char *name);
  * the name_seq it was read at (odd: a rename never seen finished, out may be torn). */
 uint32_t thread_name(struct thagtrace_thread *t, char out[16]);
 
-/* Unmap a handle; nobody may reference it any more (after a grace period). */
+/* Unmap a handle; nobody may reference it any more (unlinked, and the writer past
+ * its walk). */
 void thread_destroy(struct thagtrace_thread *t);
 
 /* Writer: as thread_destroy, but keep the handle for a thread yet to register when

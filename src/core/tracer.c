@@ -350,12 +350,12 @@ int thagtrace_stop(void)
 
 /*
  * fork. prepare: hold every lock the child will need (the lifecycle, the registry,
- * the module map) and wait for the writer to be outside liburcu (no read-side
- * section, no grace period, no registration in progress), so nothing is copied held
- * or half done by a thread the child does not have. parent: let go. child: let go, then start over:
- * the parent's handles and rings are the parent's (unmapped here, never written by the child), the
- * set of sampled pointers is cleared, and a new session with the same settings writes <child
- * pid>.meta and the child's own thread files.
+ * the module map) and wait for the writer to be between passes (no walk, no file
+ * opening or closing in progress), so nothing is copied held or half done by a
+ * thread the child does not have. parent: let go. child: let go, then start over:
+ * the parent's handles and rings are the parent's (wiped in the child, nofork.h,
+ * and forgotten), the set of sampled pointers is cleared, and a new session with
+ * the same settings writes <child pid>.meta and the child's own thread files.
  */
 void tt_fork_prepare(void)
 {

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <urcu/rculist.h>
-#include <urcu/urcu-memb.h>
 
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -65,9 +64,8 @@ static _Atomic uint32_t fork_waiting; /* a fork handler waits for the pass lock 
 static _Atomic uint32_t writer_sleeping;
 
 static struct {
-	/* Held by the writer for each pass and around every liburcu call, so that a
-	 * fork (which takes it) never copies liburcu mid-operation: the memb flavour
-	 * has no fork hooks of its own. */
+	/* Held by the writer for each pass and for every change to its files, so that
+	 * a fork (which takes it) never copies a pass or a descriptor half done. */
 	pthread_mutex_t pass_lock;
 	pthread_t thread;
 	_Atomic int stop;
@@ -398,16 +396,20 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	return true;
 }
 
-/* Free retired handles: unlink, one grace period for the lot, then unmap. */
+/*
+ * Free retired handles: unlink, then unmap (or keep for a new thread). No grace
+ * period: this thread is the list's only reader (registry.h), and it is past its
+ * walk; a retired thread touches its handle no more (it unregistered, or it is
+ * gone). liburcu's memb flavour had one here, and with it a reader registration
+ * that a fork child's writer, on the stack of its parent's (glibc reuses them),
+ * registered twice: a grandchild's fork then hung for ever.
+ */
 static void retire(struct thagtrace_thread *list)
 {
-	if (!list)
-		return;
 	for (struct thagtrace_thread *t = list; t; t = t->retire_next) {
 		registry_remove(t);
 		atomic_fetch_sub_explicit(&tt_retiring, 1, memory_order_relaxed);
 	}
-	urcu_memb_synchronize_rcu();
 	while (list) {
 		struct thagtrace_thread *next = list->retire_next;
 		thread_recycle(list);
@@ -431,17 +433,19 @@ static void pass(bool final)
 		w.last_reclaim_ns = now;
 	w.costly = 0;
 	struct thagtrace_thread *retired = NULL;
-	struct cds_list_head *pos;
+	struct cds_list_head *pos, *next;
 	/* This pass's share of GATHER_BUDGET for each thread, from the threads there
 	 * now: counted at the end of the pass before, the share of a pass that first
 	 * sees many new threads would give each a buffer of its own for nothing. */
 	size_t nthreads = registry_count();
-	urcu_memb_read_lock();
 	size_t share = GATHER_BUDGET / (nthreads ? nthreads : 1);
 	w.gather = share > GATHER_MAX ? GATHER_MAX : share < GATHER_MIN ? 0 : share;
 	/* By node, not cds_list_for_each_entry_rcu: that forms an entry pointer from
-	 * the list head itself to end the loop, a misaligned (undefined) pointer. */
-	cds_list_for_each_rcu (pos, &registry_list) {
+	 * the list head itself to end the loop, a misaligned (undefined) pointer. The
+	 * next node is read first: a handle orphaned below may be freed by its owner
+	 * as soon as it is unlinked. Threads registering meanwhile add at the tail. */
+	for (pos = rcu_dereference(registry_list.next); pos != &registry_list; pos = next) {
+		next = rcu_dereference(pos->next);
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		/* Pairs with thread_create's store_release (the handle is set up) and with
 		 * unregister's CAS (release: its events are all in the ring). */
@@ -477,7 +481,6 @@ static void pass(bool final)
 			}
 		}
 	}
-	urcu_memb_read_unlock();
 	retire(retired);
 }
 
@@ -485,7 +488,6 @@ static void pass(bool final)
 static void wait_for_events_in_flight(void)
 {
 	struct cds_list_head *pos;
-	urcu_memb_read_lock();
 	cds_list_for_each_rcu (pos, &registry_list) {
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		uint64_t deadline = tt_now_ns() + BUSY_WAIT_NS;
@@ -493,7 +495,6 @@ static void wait_for_events_in_flight(void)
 		while (load_acquire(&t->busy) && tt_now_ns() < deadline)
 			sched_yield();
 	}
-	urcu_memb_read_unlock();
 }
 
 static void sleep_until_woken(uint32_t seen)
@@ -513,9 +514,6 @@ static void *writer_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), "thagtrace-wr");
 	tt_guard_enter(); /* the writer's own allocations are never traced */
-	pthread_mutex_lock(&w.pass_lock);
-	urcu_memb_register_thread();
-	pthread_mutex_unlock(&w.pass_lock);
 
 	while (!load_acquire(&w.stop)) {
 		uint32_t seen = load_seq_cst(&wake_word);
@@ -567,9 +565,6 @@ static void *writer_main(void *arg)
 		    (unsigned long long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
 		    (unsigned long long)w.sink.frames, (unsigned long long)w.sink.bytes_in,
 		    (unsigned long long)w.sink.bytes_out);
-	pthread_mutex_lock(&w.pass_lock);
-	urcu_memb_unregister_thread();
-	pthread_mutex_unlock(&w.pass_lock);
 	return NULL;
 }
 

@@ -27,7 +27,7 @@ void writer_stop(void);
  * running, its files hold every frame it completed. */
 bool writer_stop_within(unsigned ms);
 
-/* fork: hold the writer outside its passes and liburcu across the fork. */
+/* fork: hold the writer outside its passes and its file changes across the fork. */
 void writer_fork_lock(void);
 void writer_fork_unlock(void);
 /* fork child: unlock, and close the parent's process file (the child opens its own). */

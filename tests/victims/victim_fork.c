@@ -10,7 +10,9 @@
  * not its own it holds ("inherited N"). With "raw": children made without fork()
  * (_Fork, the fork system call, clone), which run no fork handler, allocate and
  * leave through exit() (destructors run) or _exit; the parent prints their
- * statuses ("raw N: exit S"). */
+ * statuses ("raw N: exit S"). With "generations": three generations of children,
+ * each starting and ending threads (so its writer retires their handles) before it
+ * forks the next; prints "generations ok". */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <limits.h>
@@ -175,8 +177,39 @@ static int forks_without_fork(void)
 	return bad;
 }
 
+static void *short_churn(void *arg)
+{
+	(void)arg;
+	churn(3000);
+	return NULL;
+}
+
+/* Threads come and go, the writer retires their handles, then the next fork. */
+static int generation(int depth)
+{
+	for (int i = 0; i < 4; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, short_churn, NULL) == 0)
+			pthread_join(t, NULL);
+	}
+	usleep(250000); /* two of the writer's flush intervals */
+	if (depth == 0)
+		return 0;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(generation(depth - 1));
+	int st = 0;
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "generations")) {
+		int rc = generation(3);
+		printf("generations %s\n", rc == 0 ? "ok" : "failed");
+		return rc;
+	}
 	if (argc > 1 && !strcmp(argv[1], "raw"))
 		return forks_without_fork();
 	if (argc > 1 && !strcmp(argv[1], "fds"))
