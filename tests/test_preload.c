@@ -478,6 +478,15 @@ static unsigned threads_test(const char *mode, const char *count, unsigned want_
 	return t.named;
 }
 
+/* The main thread leaves through pthread_exit: untraced, the process ends with
+ * status 0 when the last thread does. The writer used to keep it alive for ever
+ * (and, blocking every signal, deaf to SIGTERM); it now ends the session when it is
+ * the last thread, and glibc's exit(0) comes from it. */
+Test(preload, main_thread_leaving_through_pthread_exit, .timeout = 60)
+{
+	threads_test("main_exits", NULL, 16, &(unsigned){0});
+}
+
 /* Those workers name themselves (pthread_setname_np) after they were registered:
  * their files carry the new name. */
 Test(preload, threads_ending_with_pthread_exit)

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -83,6 +84,8 @@ static struct {
 	uint64_t flush_ns;
 	uint64_t last_anchor_ns;
 	uint64_t last_reclaim_ns;
+	uint64_t last_alone_ns;
+	bool alone; /* the program's threads have all ended: see writer_alone */
 	/* A pass stopped at a ring's byte budget with records left: the producer's
 	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
 	 * to fill. Pass again at once. */
@@ -506,6 +509,42 @@ static void sleep_until_woken(uint32_t seen)
 	store_seq_cst(&writer_sleeping, 0);
 }
 
+/*
+ * Has every thread of the program ended, leaving the writer alone? When the main
+ * thread leaves through pthread_exit and the others return, glibc ends the process
+ * with exit(0) in the last of them; the writer is a thread too, so traced, nothing
+ * would end the process (nor would SIGTERM: the writer blocks every signal). It
+ * then finishes the session and returns, and glibc's exit(0) comes from it.
+ * /proc/self/stat is the leader's: its state and the process's thread count (an
+ * ended leader stays, a zombie, until the process ends; the writer is never the
+ * leader). Read once a flush interval: a system call or three, no allocation.
+ */
+static bool writer_alone(void)
+{
+	char b[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	const char *q = strrchr(b, ')'); /* the name may hold anything */
+	if (!q || q[1] != ' ' || !q[2])
+		return false;
+	char state = q[2];
+	q += 2; /* field 3, the state; the thread count is field 20 */
+	for (int field = 3; field < 20; field++) {
+		q = strchr(q, ' ');
+		if (!q)
+			return false;
+		q++;
+	}
+	long threads = strtol(q, NULL, 10);
+	return threads == 1 || (threads == 2 && (state == 'Z' || state == 'X'));
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
@@ -536,6 +575,16 @@ static void *writer_main(void *arg)
 			flush_frame(&w.meta, "meta");
 		}
 		pthread_mutex_unlock(&w.pass_lock);
+		uint64_t now = tt_now_ns();
+		if (now - w.last_alone_ns >= w.flush_ns) {
+			w.last_alone_ns = now;
+			if (writer_alone()) {
+				tt_debug(
+				    "every thread of the program has ended: ending the process");
+				w.alone = true;
+				break;
+			}
+		}
 		if (!w.backlog)
 			sleep_until_woken(seen);
 	}
@@ -606,7 +655,8 @@ int writer_start(const struct thagtrace_config *cfg)
 {
 	encode_buf_init(&w.sb);
 	store_relaxed(&w.stop, 0);
-	w.failed = false;
+	w.failed = w.alone = false;
+	w.last_alone_ns = tt_now_ns();
 	w.threads = w.emitted = w.recorded = w.dropped = 0;
 	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
 	snprintf(w.dir, sizeof(w.dir), "%s", cfg->output_dir);
@@ -664,11 +714,19 @@ static void writer_release(void)
 	sink_fini(&w.sink);
 }
 
+/* The writer ended the session itself (writer_alone), and glibc's exit(0) runs the
+ * destructors on it: nothing to wait for. */
+static bool ending_alone(void)
+{
+	return w.alone && pthread_equal(pthread_self(), w.thread);
+}
+
 void writer_stop(void)
 {
 	store_seq_cst(&w.stop, 1);
 	tt_wake_writer();
-	pthread_join(w.thread, NULL);
+	if (!ending_alone())
+		pthread_join(w.thread, NULL);
 	writer_release();
 }
 
@@ -684,7 +742,7 @@ bool writer_stop_within(unsigned ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000;
 	}
-	if (pthread_timedjoin_np(w.thread, NULL, &until) != 0)
+	if (!ending_alone() && pthread_timedjoin_np(w.thread, NULL, &until) != 0)
 		return false;
 	writer_release();
 	return true;

@@ -2,6 +2,8 @@
 /*
  * Victim: threads ending every way. usage: victim_threads MODE [N]
  *   exit      threads end with pthread_exit
+ *   main_exits  the main thread leaves through pthread_exit while 16 threads work
+ *             (the process ends, exit status 0, when the last of them does)
  *   rename    4 threads name themselves once their .bin exists in $THAGTRACE_OUT
  *   cancel    threads are cancelled while allocating
  *   detached  detached threads, the main thread waits on a counter
@@ -121,6 +123,12 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 16; i++)
 			pthread_join(th[i], NULL);
 		threads = 16;
+	} else if (!strcmp(mode, "main_exits")) {
+		for (int i = 0; i < 16; i++)
+			pthread_create(&th[i], NULL, worker_exit, NULL);
+		printf("threads 16\n");
+		fflush(stdout);
+		pthread_exit(NULL);
 	} else if (!strcmp(mode, "rename")) {
 		for (int i = 0; i < 4; i++)
 			pthread_create(&th[i], NULL, worker_rename, NULL);
