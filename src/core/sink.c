@@ -117,7 +117,7 @@ static int high_base(void)
 	return rl.rlim_cur >= 64 ? (int)(rl.rlim_cur / 2) : 3;
 }
 
-static int move_high(int fd)
+int sink_fd_high(int fd)
 {
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
 	if (hi < 0)
@@ -201,7 +201,7 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
 	int fd = sink_create(dir, name, kind);
 	if (fd < 0)
 		return fd;
-	fd = move_high(fd);
+	fd = sink_fd_high(fd);
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
@@ -231,7 +231,7 @@ static int reopen(const char *dir, struct sink_file *f)
 		close(fd);
 		return -ESTALE; /* replaced by another file of that name */
 	}
-	f->fd = move_high(fd);
+	f->fd = sink_fd_high(fd);
 	hold(f);
 	tt_debug("the program closed or reused the descriptor of %s; reopened", f->name);
 	return 0;

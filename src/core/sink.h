@@ -56,6 +56,10 @@ struct sink_file {
 
 #define SINK_FILE_NONE ((struct sink_file){.fd = -1})
 
+/* Move descriptor fd up among ours (F_DUPFD_CLOEXEC at 512 or more, the old one
+ * closed): the number it returns, or fd where there is no room up there. */
+int sink_fd_high(int fd);
+
 /* sink_create, then the move and the identity. Returns 0 or -errno. */
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
 		     struct sink_file *f);

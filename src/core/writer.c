@@ -85,7 +85,9 @@ static struct {
 	uint64_t last_anchor_ns;
 	uint64_t last_reclaim_ns;
 	uint64_t last_alone_ns;
-	bool alone; /* the program's threads have all ended: see writer_alone */
+	bool alone;	       /* the program's threads have all ended: see writer_alone */
+	struct sink_file stat; /* /proc/self/stat, kept open (high) for writer_alone */
+	sigset_t creator_mask; /* the signal mask the writer was started with */
 	/* A pass stopped at a ring's byte budget with records left: the producer's
 	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
 	 * to fill. Pass again at once. */
@@ -93,7 +95,7 @@ static struct {
 	unsigned costly; /* threads whose files this pass opened or closed */
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
-} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER, .meta = {.fd = -1}};
+} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER, .meta = {.fd = -1}, .stat = {.fd = -1}};
 
 void writer_fork_lock(void)
 {
@@ -109,10 +111,42 @@ void writer_fork_unlock(void)
 	pthread_mutex_unlock(&w.pass_lock);
 }
 
+/* /proc/self/stat of this process, or -1: opened once (an open takes the lowest
+ * free number for a moment, which a program may be counting on getting), kept
+ * high, and checked to be still ours before each read. */
+static int stat_fd(void)
+{
+	struct stat st;
+	if (w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
+	    st.st_ino == w.stat.ino)
+		return w.stat.fd;
+	w.stat.fd = -1; /* not ours any more, if it was */
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	fd = sink_fd_high(fd);
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return -1;
+	}
+	w.stat = (struct sink_file){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+	return fd;
+}
+
+static void stat_close(void)
+{
+	struct stat st;
+	if (w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
+	    st.st_ino == w.stat.ino)
+		close(w.stat.fd);
+	w.stat.fd = -1;
+}
+
 void writer_fork_child(void)
 {
 	writer_fork_unlock();
 	sink_file_close(&w.meta); /* the parent's: the child writes its own */
+	stat_close();		  /* the parent's /proc entry */
 }
 
 void tt_wake_writer(void)
@@ -400,17 +434,19 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 }
 
 /*
- * Free retired handles: unlink, then unmap (or keep for a new thread). No grace
+ * Free retired handles: unlink (unless `unlink` is false: done already), then unmap
+ * (or keep for a new thread). No grace
  * period: this thread is the list's only reader (registry.h), and it is past its
  * walk; a retired thread touches its handle no more (it unregistered, or it is
  * gone). liburcu's memb flavour had one here, and with it a reader registration
  * that a fork child's writer, on the stack of its parent's (glibc reuses them),
  * registered twice: a grandchild's fork then hung for ever.
  */
-static void retire(struct thagtrace_thread *list)
+static void retire(struct thagtrace_thread *list, bool unlink)
 {
 	for (struct thagtrace_thread *t = list; t; t = t->retire_next) {
-		registry_remove(t);
+		if (unlink)
+			registry_remove(t);
 		atomic_fetch_sub_explicit(&tt_retiring, 1, memory_order_relaxed);
 	}
 	while (list) {
@@ -435,7 +471,7 @@ static void pass(bool final)
 	if (reclaim_due)
 		w.last_reclaim_ns = now;
 	w.costly = 0;
-	struct thagtrace_thread *retired = NULL;
+	struct thagtrace_thread *retired = NULL, *unlinked = NULL;
 	struct cds_list_head *pos, *next;
 	/* This pass's share of GATHER_BUDGET for each thread, from the threads there
 	 * now: counted at the end of the pass before, the share of a pass that first
@@ -471,20 +507,21 @@ static void pass(bool final)
 			t->retire_next = retired;
 			retired = t;
 		} else if (final) {
+			/* Unlinked first: once ORPHANED, its owner may free it at once
+			 * (unregister), so the writer touches it no more after the CAS. */
+			registry_remove(t);
 			uint32_t expected = TH_ACTIVE;
-			if (atomic_compare_exchange_strong_explicit(
+			if (!atomic_compare_exchange_strong_explicit(
 				&t->state, &expected, TH_ORPHANED, memory_order_acq_rel,
 				memory_order_acquire)) {
-				/* The owner frees it at unregister; we only unlink it. */
-				registry_remove(t);
-			} else {
 				/* It unregistered while we closed it: the end is ours. */
-				t->retire_next = retired;
-				retired = t;
+				t->retire_next = unlinked;
+				unlinked = t;
 			}
 		}
 	}
-	retire(retired);
+	retire(retired, true);
+	retire(unlinked, false);
 }
 
 /* At stop: wait (bounded) until no thread is inside the event path. */
@@ -517,16 +554,15 @@ static void sleep_until_woken(uint32_t seen)
  * then finishes the session and returns, and glibc's exit(0) comes from it.
  * /proc/self/stat is the leader's: its state and the process's thread count (an
  * ended leader stays, a zombie, until the process ends; the writer is never the
- * leader). Read once a flush interval: a system call or three, no allocation.
+ * leader). Read once a flush interval: an fstat and a pread, no allocation.
  */
 static bool writer_alone(void)
 {
 	char b[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	int fd = stat_fd();
 	if (fd < 0)
 		return false;
-	ssize_t n = read(fd, b, sizeof(b) - 1);
-	close(fd);
+	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
 	if (n <= 0)
 		return false;
 	b[n] = '\0';
@@ -550,7 +586,7 @@ static void *writer_main(void *arg)
 	(void)arg;
 	sigset_t all;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_sigmask(SIG_BLOCK, &all, &w.creator_mask);
 	pthread_setname_np(pthread_self(), "thagtrace-wr");
 	tt_guard_enter(); /* the writer's own allocations are never traced */
 
@@ -614,6 +650,10 @@ static void *writer_main(void *arg)
 		    (unsigned long long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
 		    (unsigned long long)w.sink.frames, (unsigned long long)w.sink.bytes_in,
 		    (unsigned long long)w.sink.bytes_out);
+	/* glibc's exit(0) runs the program's atexit handlers and destructors here:
+	 * with the signals of the thread that started tracing, not none. */
+	if (w.alone)
+		pthread_sigmask(SIG_SETMASK, &w.creator_mask, NULL);
 	return NULL;
 }
 
@@ -657,6 +697,9 @@ int writer_start(const struct thagtrace_config *cfg)
 	store_relaxed(&w.stop, 0);
 	w.failed = w.alone = false;
 	w.last_alone_ns = tt_now_ns();
+	/* Now, while the program's own code is not running yet where tracing starts
+	 * at load or in a fork child (an open takes a low number for a moment). */
+	(void)stat_fd();
 	w.threads = w.emitted = w.recorded = w.dropped = 0;
 	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
 	snprintf(w.dir, sizeof(w.dir), "%s", cfg->output_dir);
@@ -710,6 +753,7 @@ fail:
 static void writer_release(void)
 {
 	sink_file_close(&w.meta);
+	stat_close();
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }
