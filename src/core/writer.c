@@ -114,13 +114,19 @@ void writer_fork_unlock(void)
 /* /proc/self/stat of this process, or -1: opened once (an open takes the lowest
  * free number for a moment, which a program may be counting on getting), kept
  * high, and checked to be still ours before each read. */
-static int stat_fd(void)
+static bool stat_ours(void)
 {
 	struct stat st;
-	if (w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
-	    st.st_ino == w.stat.ino)
+	return w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
+	       st.st_ino == w.stat.ino;
+}
+
+static int stat_fd(void)
+{
+	if (stat_ours())
 		return w.stat.fd;
 	w.stat.fd = -1; /* not ours any more, if it was */
+	struct stat st;
 	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -135,9 +141,7 @@ static int stat_fd(void)
 
 static void stat_close(void)
 {
-	struct stat st;
-	if (w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
-	    st.st_ino == w.stat.ino)
+	if (stat_ours())
 		close(w.stat.fd);
 	w.stat.fd = -1;
 }
