@@ -75,13 +75,13 @@ static int fork_while_threads_churn(void)
 	return ok == 10 ? 0 : 1;
 }
 
-/* Descriptors open on files in $THAGTRACE_OUT, and of those, the ones whose name
- * does not start with "<pid>." (another process's files). */
+/* Descriptors open on files in $THAGTRACE_OUT, and of those, the ones another
+ * process's: named neither "<pid>.*" (the process file) nor "<pid>-*" (a thread's). */
 static int trace_fds(int *others)
 {
 	const char *dir = getenv("THAGTRACE_OUT");
 	char self[32], link[300], target[PATH_MAX];
-	snprintf(self, sizeof(self), "%d.", (int)getpid());
+	int slen = snprintf(self, sizeof(self), "%d", (int)getpid());
 	size_t dlen = strlen(dir);
 	int n = 0;
 	*others = 0;
@@ -96,7 +96,9 @@ static int trace_fds(int *others)
 		if (strncmp(target, dir, dlen) || target[dlen] != '/')
 			continue;
 		n++;
-		*others += strncmp(target + dlen + 1, self, strlen(self)) != 0;
+		const char *name = target + dlen + 1;
+		*others += strncmp(name, self, (size_t)slen) != 0 ||
+			   (name[slen] != '.' && name[slen] != '-');
 	}
 	if (d)
 		closedir(d);
