@@ -117,7 +117,7 @@ static int high_base(void)
 	return rl.rlim_cur >= 64 ? (int)(rl.rlim_cur / 2) : 3;
 }
 
-int sink_fd_high(int fd)
+static int move_high(int fd)
 {
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
 	if (hi < 0)
@@ -193,15 +193,11 @@ void sink_files_fork_child(void)
 	held_cap = held_hi = 0;
 	held_lo = SIZE_MAX;
 }
-int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
+/* A descriptor just opened becomes f: moved high, its identity taken, held.
+ * Returns 0 or -errno (fd closed, f NONE). */
+static int adopt(int fd, const char *name, struct sink_file *f)
 {
-	*f = SINK_FILE_NONE;
-	if (strlen(name) >= sizeof(f->name))
-		return -ENAMETOOLONG;
-	int fd = sink_create(dir, name, kind);
-	if (fd < 0)
-		return fd;
-	fd = sink_fd_high(fd);
+	fd = move_high(fd);
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
@@ -214,6 +210,27 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	hold(f);
 	return 0;
+}
+
+int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
+{
+	*f = SINK_FILE_NONE;
+	if (strlen(name) >= sizeof(f->name))
+		return -ENAMETOOLONG;
+	int fd = sink_create(dir, name, kind);
+	return fd < 0 ? fd : adopt(fd, name, f);
+}
+
+int sink_file_open_read(const char *path, struct sink_file *f)
+{
+	*f = SINK_FILE_NONE;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : adopt(fd, "", f);
+}
+
+bool sink_file_ours(const struct sink_file *f)
+{
+	return f->fd >= 0 && same_file(f->fd, f);
 }
 
 /* f->fd is no longer our file: forget the number, find the file again by name. */
@@ -231,7 +248,7 @@ static int reopen(const char *dir, struct sink_file *f)
 		close(fd);
 		return -ESTALE; /* replaced by another file of that name */
 	}
-	f->fd = sink_fd_high(fd);
+	f->fd = move_high(fd);
 	hold(f);
 	tt_debug("the program closed or reused the descriptor of %s; reopened", f->name);
 	return 0;
@@ -252,7 +269,7 @@ int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const 
 void sink_file_close(struct sink_file *f)
 {
 	unhold(f);
-	if (f->fd >= 0 && same_file(f->fd, f))
+	if (sink_file_ours(f))
 		close(f->fd);
 	*f = SINK_FILE_NONE;
 }

@@ -7,6 +7,7 @@
 #ifndef TT_SINK_H
 #define TT_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,10 +57,6 @@ struct sink_file {
 
 #define SINK_FILE_NONE ((struct sink_file){.fd = -1})
 
-/* Move descriptor fd up among ours (F_DUPFD_CLOEXEC at 512 or more, the old one
- * closed): the number it returns, or fd where there is no room up there. */
-int sink_fd_high(int fd);
-
 /* sink_create, then the move and the identity. Returns 0 or -errno. */
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
 		     struct sink_file *f);
@@ -69,11 +66,20 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
 int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src,
 		    size_t n);
 
+/* Open path read-only as one of ours (moved high, identity kept, closed in a fork
+ * child like the rest; no name to reopen it by). Returns 0 or -errno. */
+int sink_file_open_read(const char *path, struct sink_file *f);
+
+/* Is f's descriptor still the file it was opened on (the program may have closed
+ * it and reused the number)? */
+bool sink_file_ours(const struct sink_file *f);
+
 /* Close f if its descriptor is still ours; f becomes SINK_FILE_NONE. */
 void sink_file_close(struct sink_file *f);
 
 /* In a fork child: close every descriptor a sink_file held in the parent (if still
- * that file), reading only the table sink.c keeps of them. */
+ * that file), reading only the table sink.c keeps of them; the parent's sink_files
+ * are to be forgotten (SINK_FILE_NONE), not closed. */
 void sink_files_fork_child(void);
 
 #endif /* TT_SINK_H */

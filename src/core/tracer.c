@@ -14,11 +14,10 @@
 #include "ring.h"
 #include "freeset.h"
 #include "modules.h"
-#include "nofork.h"
+#include "pagemem.h"
 #include "unwind_cfi.h"
 #include "unwind_libunwind.h"
 #include "registry.h"
-#include "sink.h"
 #include "thread.h"
 #include "writer.h"
 
@@ -158,12 +157,10 @@ static void canary_arm(void)
 {
 	_Atomic int *c = load_relaxed(&canary);
 	if (!c) {
-		void *p =
-		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		c = pagemem_alloc(sizeof(*c));
+		if (!c)
 			return; /* such children are then not recognised (they keep copies) */
-		nofork(p, 4096);
-		c = p;
+		pagemem_nofork(c);
 		store_release(&canary, c);
 	}
 	store_relaxed(c, 1);
@@ -386,10 +383,9 @@ void tt_fork_child(void)
 	freeset_gate_close();
 	running = false;
 	/* Alone in the process now. The parent's handles are wiped (nofork.h): forget
-	 * them unread, and close the files the parent's writer held open for them. */
+	 * them unread (the writer closed the files it held open for them, above). */
 	registry_fork_child_discard();
 	thread_fork_child();
-	sink_files_fork_child();
 	if (tt_cfg.sample_mode != THAGTRACE_SAMPLE_ALL)
 		freeset_clear();
 	canary_arm(); /* wiped by the fork */

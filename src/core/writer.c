@@ -113,44 +113,22 @@ void writer_fork_unlock(void)
 
 /* /proc/self/stat of this process, or -1: opened once (an open takes the lowest
  * free number for a moment, which a program may be counting on getting), kept
- * high, and checked to be still ours before each read. */
-static bool stat_ours(void)
-{
-	struct stat st;
-	return w.stat.fd >= 0 && fstat(w.stat.fd, &st) == 0 && st.st_dev == w.stat.dev &&
-	       st.st_ino == w.stat.ino;
-}
-
+ * high, and checked to be still ours before each read. Under the pass lock or the
+ * lifecycle lock, as every change to our descriptors. */
 static int stat_fd(void)
 {
-	if (stat_ours())
-		return w.stat.fd;
-	w.stat.fd = -1; /* not ours any more, if it was */
-	struct stat st;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!sink_file_ours(&w.stat) && sink_file_open_read("/proc/self/stat", &w.stat) != 0)
 		return -1;
-	fd = sink_fd_high(fd);
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return -1;
-	}
-	w.stat = (struct sink_file){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
-	return fd;
-}
-
-static void stat_close(void)
-{
-	if (stat_ours())
-		close(w.stat.fd);
-	w.stat.fd = -1;
+	return w.stat.fd;
 }
 
 void writer_fork_child(void)
 {
 	writer_fork_unlock();
-	sink_file_close(&w.meta); /* the parent's: the child writes its own */
-	stat_close();		  /* the parent's /proc entry */
+	/* The parent's descriptors, its threads' files among them: the child writes
+	 * its own. */
+	sink_files_fork_child();
+	w.meta = w.stat = SINK_FILE_NONE;
 }
 
 void tt_wake_writer(void)
@@ -614,16 +592,17 @@ static void *writer_main(void *arg)
 			encode_anchor();
 			flush_frame(&w.meta, "meta");
 		}
-		pthread_mutex_unlock(&w.pass_lock);
 		uint64_t now = tt_now_ns();
+		bool alone = false;
 		if (now - w.last_alone_ns >= w.flush_ns) {
 			w.last_alone_ns = now;
-			if (writer_alone()) {
-				tt_debug(
-				    "every thread of the program has ended: ending the process");
-				w.alone = true;
-				break;
-			}
+			alone = writer_alone();
+		}
+		pthread_mutex_unlock(&w.pass_lock);
+		if (alone) {
+			tt_debug("every thread of the program has ended: ending the process");
+			w.alone = true;
+			break;
 		}
 		if (!w.backlog)
 			sleep_until_woken(seen);
@@ -757,7 +736,7 @@ fail:
 static void writer_release(void)
 {
 	sink_file_close(&w.meta);
-	stat_close();
+	sink_file_close(&w.stat);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }
