@@ -661,12 +661,29 @@ Test(preload, child_made_without_fork_runs_untraced, .timeout = 30)
  * stacks of ended threads): with liburcu's memb flavour it registered as a reader a
  * second time at the same address, and the next generation's fork hung for ever
  * waiting on a grace period. */
+static void count_process_files(const char *path, void *ctx)
+{
+	size_t len = strlen(path);
+	*(int *)ctx += len > 5 && !strcmp(path + len - 5, ".meta");
+}
+
 Test(preload, grandchildren_fork_while_their_parents_retire_threads, .timeout = 60)
 {
 	struct run r;
 	run_victim(&r, NULL, "victim_fork", "generations", NULL);
 	cr_assert_eq(r.status, 0, "stdout: %s stderr: %s", r.out, r.err);
 	cr_assert(strstr(r.out, "generations ok"), "%s", r.out);
+	/* Every generation traced into files of its own: the program and three
+	 * children, each with its threads' files closed. */
+	int processes = 0;
+	support_each_file(outdir, count_process_files, &processes);
+	cr_assert_eq(processes, 4, "%d process files", processes);
+	struct tally t = {0};
+	tally_dir(&t);
+	/* Each generation's 4 threads, and the program's main thread (a child's main
+	 * thread only starts and joins threads: no allocation of its own is traced). */
+	cr_assert_geq(t.threads, 4 * 4 + 1, "%lu thread files", (unsigned long)t.threads);
+	cr_assert_eq(t.ends, t.threads, "every thread file was closed");
 	support_rmdir(outdir);
 }
 
