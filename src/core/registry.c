@@ -41,6 +41,11 @@ void registry_remove(struct thagtrace_thread *t)
 	pthread_mutex_unlock(&registry_mutex);
 }
 
+struct cds_list_head *registry_next(struct cds_list_head *pos)
+{
+	return rcu_dereference(pos->next);
+}
+
 size_t registry_count(void)
 {
 	return load_relaxed(&registry_n);

@@ -25,6 +25,11 @@ void registry_set_session(uint64_t gen);
  * longer open (the caller then frees the handle). Any thread; takes the mutex. */
 int registry_add(struct thagtrace_thread *t, uint64_t gen);
 
+/* The writer's walk: the node after pos (registry_next(&registry_list) is the
+ * first; &registry_list again at the end), read as liburcu publishes it. One
+ * place for that read: ThreadSanitizer cannot see liburcu's ordering (tsan.supp). */
+struct cds_list_head *registry_next(struct cds_list_head *pos);
+
 /* Writer: unlink a handle (free it once past its walk). */
 void registry_remove(struct thagtrace_thread *t);
 

@@ -17,7 +17,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include <urcu/rculist.h>
 
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -465,8 +464,8 @@ static void pass(bool final)
 	 * the list head itself to end the loop, a misaligned (undefined) pointer. The
 	 * next node is read first: a handle orphaned below may be freed by its owner
 	 * as soon as it is unlinked. Threads registering meanwhile add at the tail. */
-	for (pos = rcu_dereference(registry_list.next); pos != &registry_list; pos = next) {
-		next = rcu_dereference(pos->next);
+	for (pos = registry_next(&registry_list); pos != &registry_list; pos = next) {
+		next = registry_next(pos);
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		/* Pairs with thread_create's store_release (the handle is set up) and with
 		 * unregister's CAS (release: its events are all in the ring). */
@@ -509,8 +508,8 @@ static void pass(bool final)
 /* At stop: wait (bounded) until no thread is inside the event path. */
 static void wait_for_events_in_flight(void)
 {
-	struct cds_list_head *pos;
-	cds_list_for_each_rcu (pos, &registry_list) {
+	for (struct cds_list_head *pos = registry_next(&registry_list); pos != &registry_list;
+	     pos = registry_next(pos)) {
 		struct thagtrace_thread *t = caa_container_of(pos, struct thagtrace_thread, node);
 		uint64_t deadline = tt_now_ns() + BUSY_WAIT_NS;
 		/* Pairs with thread_leave's store_release(&busy, 0). */
