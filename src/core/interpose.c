@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -210,17 +211,33 @@ static _Atomic bool tags_new;
 static _Atomic bool tags_read;
 static size_t page_size = 4096; /* valloc's alignment, from sysconf with the tags */
 
+/*
+ * The object that holds code at f: its load address and the file's base name
+ * ("" for the program). _dl_find_object, not dladdr: dladdr also finds the nearest
+ * symbol, a walk of the object's whole symbol table (~90 000 instructions in
+ * libc.so.6), and the checks below made a dozen of them at every process start:
+ * 60 % of what loading the tracer cost a short-lived program.
+ */
+static bool object_of(const void *f, void **base, const char **name)
+{
+	struct dl_find_object obj;
+	if (!f || _dl_find_object((void *)f, &obj) != 0 || !obj.dlfo_link_map)
+		return false;
+	const char *path = obj.dlfo_link_map->l_name ? obj.dlfo_link_map->l_name : "";
+	const char *slash = strrchr(path, '/');
+	*base = obj.dlfo_map_start;
+	*name = slash ? slash + 1 : path;
+	return true;
+}
+
 /* Is `f` defined in glibc's libc.so.6, in the object `base`? */
 static bool in_libc(void *f, void **base)
 {
-	Dl_info info;
-	if (!f || !dladdr(f, &info) || !info.dli_fname)
+	void *at;
+	const char *name;
+	if (!object_of(f, &at, &name) || strcmp(name, "libc.so.6") != 0 || (*base && *base != at))
 		return false;
-	const char *name = strrchr(info.dli_fname, '/');
-	name = name ? name + 1 : info.dli_fname;
-	if (strcmp(name, "libc.so.6") != 0 || (*base && *base != info.dli_fbase))
-		return false;
-	*base = info.dli_fbase;
+	*base = at;
 	return true;
 }
 
@@ -1018,26 +1035,22 @@ static _Atomic int cxx_direct; /* 0: not known yet; 1: direct; -1: through them 
 static __attribute__((noinline)) bool cxx_direct_check(void)
 {
 	bool direct = false;
-	void *base = NULL;
-	Dl_info info, self;
+	void *base = NULL, *self, *at;
+	const char *name;
 	/* What libstdc++'s operators would call: the first malloc and free in the
 	 * global scope, which must be ours (in this object). */
 	void *gm = dlsym(RTLD_DEFAULT, "malloc"), *gf = dlsym(RTLD_DEFAULT, "free");
-	bool ours = dladdr((void *)cxx_direct_check, &self) && gm && gf && dladdr(gm, &info) &&
-		    info.dli_fbase == self.dli_fbase && dladdr(gf, &info) &&
-		    info.dli_fbase == self.dli_fbase;
+	bool ours = object_of((void *)cxx_direct_check, &self, &name) &&
+		    object_of(gm, &at, &name) && at == self && object_of(gf, &at, &name) &&
+		    at == self;
 	if (ours && in_libc((void *)real.malloc, &base) && in_libc((void *)real.free, &base)) {
 		direct = true;
 		static const char *const ops[] = {
 		    "_Znwm",  "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
 		    "_ZdlPv", "_ZdaPv"};
-		for (size_t i = 0; direct && i < sizeof(ops) / sizeof(ops[0]); i++) {
-			void *f = interpose_next(ops[i]);
-			const char *name = f && dladdr(f, &info) && info.dli_fname
-					       ? strrchr(info.dli_fname, '/')
-					       : NULL;
-			direct = name && !strncmp(name + 1, "libstdc++.so", 12);
-		}
+		for (size_t i = 0; direct && i < sizeof(ops) / sizeof(ops[0]); i++)
+			direct = object_of(interpose_next(ops[i]), &at, &name) &&
+				 !strncmp(name, "libstdc++.so", 12);
 	}
 	store_relaxed(&cxx_direct, direct ? 1 : -1);
 	return direct;
