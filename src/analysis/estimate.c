@@ -20,6 +20,7 @@ struct site_acc {
 	uint64_t site;
 	uint64_t count, bytes;		       /* exact */
 	struct tt_sums sb, sc, live_b, live_c; /* over its stacks' samples */
+	struct tt_sums peak_b;		       /* and those live at the peak */
 	unsigned nstacks;
 };
 
@@ -139,10 +140,11 @@ int tt_estimate(struct tt_profile *p)
 		tt_sums_merge(&a->sc, &s->sc);
 		tt_sums_merge(&a->live_b, &s->live_b);
 		tt_sums_merge(&a->live_c, &s->live_c);
+		tt_sums_merge(&a->peak_b, &s->peak_b);
 		a->nstacks++;
 	}
 
-	struct widths alloc_b = {0}, alloc_c = {0}, live = {0};
+	struct widths alloc_b = {0}, alloc_c = {0}, live = {0}, peak = {0};
 	double peak_bytes = 0, peak_count = 0;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
@@ -172,6 +174,7 @@ int tt_estimate(struct tt_profile *p)
 			widths_add(&alloc_b, b);
 			widths_add(&alloc_c, c);
 			widths_add(&live, l);
+			widths_add(&peak, uncalibrated(&s->peak_b));
 			p->uncalibrated_stacks++;
 		}
 	}
@@ -185,9 +188,12 @@ int tt_estimate(struct tt_profile *p)
 			struct site_acc *a = &ps[pi].acc[j];
 			if (a->count)
 				p->calibrated_sites++;
-			if (a->nstacks)
+			if (a->nstacks) {
 				widths_add(&live, tt_interval_part((double)a->bytes, &a->sb,
 								   &a->live_b, false));
+				widths_add(&peak, tt_interval_part((double)a->bytes, &a->sb,
+								   &a->peak_b, false));
+			}
 			double rest_b = (double)a->bytes - a->sb.certain,
 			       rest_c = (double)a->count - a->sc.certain;
 			if (!a->count || rest_c < 0.5 || (a->nstacks == 1 || a->sc.k > 0))
@@ -224,16 +230,35 @@ int tt_estimate(struct tt_profile *p)
 	p->alloc_count_hi += p->alloc_count - alloc_c.est;
 	p->live_bytes = live.est;
 	widths_get(&live, &p->live_bytes_lo, &p->live_bytes_hi);
-	/* The peak's moment and ends come from merge.c's timeline; its size, the
-	 * calibrated stacks live at that moment. */
-	p->peak_bytes = peak_bytes;
-	p->peak_count = peak_count;
-	/* The interval around this estimate: its moment's half-width below, and above
-	 * at least as far, or up to the highest high bound of any moment. */
-	double half = p->peak_bytes_lo;
-	p->peak_bytes_lo = peak_bytes > half ? peak_bytes - half : 0;
-	if (p->peak_bytes_hi < peak_bytes + half)
-		p->peak_bytes_hi = peak_bytes + half;
+	double live_lo, live_hi;
+	widths_get(&live, &live_lo, &live_hi);
+	if (live.est > peak_bytes) {
+		/* The end is a moment too, and calibrated it holds more than the one the
+		 * timeline chose on its uncalibrated sums: the end is the peak. */
+		for (unsigned i = 0; i < p->nstacks; i++) {
+			p->stacks[i].peak_bytes = p->stacks[i].live_bytes;
+			p->stacks[i].peak_count = p->stacks[i].live_count;
+		}
+		p->peak_bytes = live.est;
+		p->peak_count = p->live_count;
+		p->peak_bytes_lo = live_lo;
+		p->peak_bytes_hi = fmax(p->peak_bytes_hi, live_hi);
+		p->peak_ts = p->last_ts;
+		p->peak_proc = p->last_proc;
+	} else {
+		/* The peak's moment and ends come from merge.c's timeline; its size, the
+		 * calibrated stacks live at that moment. The interval: that moment's
+		 * half-width of the sums, widened to the sites' own intervals there
+		 * (small blocks live, none sampled: a width the sums alone do not
+		 * have), and above up to the highest high bound of any moment. */
+		double half = p->peak_bytes_lo, lo, hi;
+		widths_get(&peak, &lo, &hi);
+		p->peak_bytes = peak_bytes;
+		p->peak_count = peak_count;
+		p->peak_bytes_lo = fmax(0, fmin(peak_bytes - half, peak_bytes - (peak.est - lo)));
+		p->peak_bytes_hi =
+		    fmax(p->peak_bytes_hi, fmax(peak_bytes + half, peak_bytes + (hi - peak.est)));
+	}
 	rc = 0;
 out:
 	for (unsigned i = 0; i < t->nprocs; i++) {

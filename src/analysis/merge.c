@@ -699,8 +699,10 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 		}
 		if (!r->p->first_ts || c->ts < r->p->first_ts)
 			r->p->first_ts = c->ts;
-		if (c->ts > r->p->last_ts)
+		if (c->ts > r->p->last_ts) {
 			r->p->last_ts = c->ts;
+			r->p->last_proc = r->p->trace->threads[c->thread].proc;
+		}
 		int a = advance(r, c, true);
 		if (a < 0)
 			goto out;

@@ -94,6 +94,7 @@ struct tt_profile {
 	uint64_t dropped, dropped_bytes, untraced_allocs, untraced_bytes, freeset_full;
 	uint64_t events;	       /* ALLOC + FREE records read */
 	uint64_t first_ts, last_ts;    /* over the events */
+	unsigned last_proc;	       /* the process whose clock last_ts is on */
 	unsigned nthreads, nprocesses; /* selected */
 	unsigned calibrated_sites, uncalibrated_stacks;
 };
