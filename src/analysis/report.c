@@ -441,11 +441,14 @@ static void text_threads(FILE *f, const struct tt_profile *p, unsigned top)
 		const struct tt_thread *th = &t->threads[o[i]];
 		const struct tt_thread_stats *st = &p->threads[o[i]];
 		fprintf(f, "  %8d %8d %-16s %12s %14s %10s %10s%s\n", th->pid, th->tid, th->name,
-			human_bytes((double)th->freq_bytes, b1, sizeof(b1)),
-			human_count((double)th->freq_count, b2, sizeof(b2)),
+			th->freq ? human_bytes((double)th->freq_bytes, b1, sizeof(b1)) : "-",
+			th->freq ? human_count((double)th->freq_count, b2, sizeof(b2)) : "-",
 			human_count((double)st->samples, b3, sizeof(b3)),
 			human_count((double)st->dropped, b4, sizeof(b4)),
-			st->truncated ? "  (truncated)" : "");
+			!th->freq	? "  (no .freq)"
+			: !th->bin	? "  (no .bin)"
+			: st->truncated ? "  (truncated)"
+					: "");
 	}
 	free(o);
 }

@@ -557,6 +557,26 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 			goto oom;
 		th->proc = (unsigned)pi;
 	}
+	for (unsigned i = 0; i < t->nthreads; i++) {
+		/* The writer creates both files of a thread together: one alone was
+		 * deleted, or its process was killed between the two. */
+		const struct tt_thread *th = &t->threads[i];
+		if (th->bin && !th->freq)
+			tt_trace_note(t,
+				      "%s: no .freq beside it: the exact call-site counts of "
+				      "thread %d are missing, so pid %d's figures are not "
+				      "calibrated on exact counts (estimates only)",
+				      th->bin, th->tid, th->pid);
+		else if (th->freq && !th->bin)
+			tt_trace_note(t,
+				      "%s: no .bin beside it: the events of thread %d are "
+				      "missing (its frees too: live and peak figures may count "
+				      "blocks it freed), so pid %d's figures are not calibrated "
+				      "on exact counts (estimates only)",
+				      th->freq, th->tid, th->pid);
+		if ((th->bin != NULL) != (th->freq != NULL))
+			t->procs[th->proc].uncalibrated = true;
+	}
 	for (unsigned i = 0; i < t->nprocs; i++)
 		if (!t->procs[i].has_meta)
 			tt_trace_note(t,

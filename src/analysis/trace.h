@@ -45,6 +45,7 @@ struct tt_process {
 	const char *mode;     /* sampling mode: "tiered", "all", "poisson" */
 	uint64_t min_size, poisson_mean, max_frames;
 	bool has_meta;
+	bool uncalibrated; /* a thread has a .bin or a .freq without the other */
 	unsigned nanchors, nmaps;
 	struct tt_anchor *anchors; /* in time order (over all its .meta files) */
 	struct tt_modmap *maps;	   /* in time order */
