@@ -9,6 +9,7 @@
 
 #include "../common/format.h"
 #include "encode.h"
+#include "sink.h"
 
 const char *meta_sample_mode_name(uint32_t mode)
 {
@@ -28,7 +29,7 @@ static void pack_cmdline(msgpack_packer *pk)
 {
 	static char buf[65536];
 	size_t len = 0;
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	int fd = sink_open("/proc/self/cmdline", O_RDONLY);
 	if (fd >= 0) {
 		ssize_t r;
 		while (len < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - len)) > 0)

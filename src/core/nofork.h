@@ -11,8 +11,8 @@
  * come and go by the thousand, ran 100 times slower traced. MADV_WIPEONFORK (Linux
  * 4.14) leaves their pages out of the child: fork copies nothing of them, and the
  * child sees zeros there. After fork() the child forgets the pointers without
- * reading them (registry_fork_child_discard, thread_fork_child) and closes the
- * parent's files from the descriptor table kept outside them (sink.c).
+ * reading them (registry_fork_child_discard, thread_fork_child); it holds no
+ * descriptor of the parent's files (none is open across a fork, sink.c).
  *
  * Zeros, not nothing (MADV_DONTFORK): a child made without fork() (a raw clone,
  * _Fork) runs no fork handler and still holds the parent's pointers; zeroed

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd_errors.h>
 
 #include "../common/log.h"
 #include "pagemem.h"
@@ -87,7 +87,7 @@ int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
 	return fd;
 }
 
-int sink_frame(struct sink *s, int fd, const void *src, size_t n)
+int sink_compress(struct sink *s, const void *src, size_t n, const void **out, size_t *len)
 {
 	size_t bound = ZSTD_compressBound(n);
 	if (bound > s->out_cap) {
@@ -99,29 +99,43 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 	}
 	size_t c = ZSTD_compress2(s->cctx, s->out, s->out_cap, src, n);
 	if (ZSTD_isError(c))
-		return -EIO;
+		return ZSTD_getErrorCode(c) == ZSTD_error_memory_allocation ? -ENOMEM : -EIO;
 	s->frames++;
 	s->bytes_in += n;
 	s->bytes_out += c;
-	return sink_write_all(fd, s->out, c);
+	*out = s->out;
+	*len = c;
+	return 0;
 }
 
-/* Lowest number for our descriptors: above what programs use and close by number,
- * below the limit. */
-static int high_base(void)
+int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= 2048)
-		return 1024;
-	return rl.rlim_cur >= 64 ? (int)(rl.rlim_cur / 2) : 3;
+	const void *out;
+	size_t len;
+	int rc = sink_compress(s, src, n, &out, &len);
+	return rc != 0 ? rc : sink_write_all(fd, out, len);
 }
 
-static int move_high(int fd)
+/*
+ * A file of ours holds no descriptor between writes: each frame opens the file by
+ * name, checks it is the one created (device and inode), appends and closes.
+ * Programs close descriptors they did not open (daemons sweep everything above 2,
+ * shells close what they think are stale pipes) and put their own files on the
+ * numbers (dup2 onto a fixed number, close(1) then open): a descriptor kept across
+ * passes was written after the program had reused its number (its own file got a
+ * zstd frame), closed under it, and counted against its RLIMIT_NOFILE (two a live
+ * thread: 600 threads left a program of 1024 descriptors one). Now a number is
+ * ours only between an open and the close two calls later, under the writer's pass
+ * lock or the lifecycle lock, so never across a fork. An open takes the lowest
+ * free number: one of 0-2 (a program about to reopen stdout there) is moved above
+ * them at once.
+ */
+int sink_open(const char *path, int flags)
 {
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
-	if (hi < 0)
-		return fd; /* no room up there: stay */
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0 || fd > 2)
+		return fd;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	close(fd);
 	return hi;
 }
@@ -132,144 +146,72 @@ static bool same_file(int fd, const struct sink_file *f)
 	return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
-/*
- * Every descriptor a sink_file holds, by number, with its file's identity: a fork
- * child closes them without reading the sink_files, which live in per-thread memory
- * wiped in the child (nofork.h). Changed only under the writer's pass lock or
- * the tracer's lifecycle lock, which a fork holds; mapped memory, inherited. An
- * entry of zeros is free, so the table needs no initialising (its pages stay
- * unmapped until used), and only the numbers in [held_lo, held_hi) are looked at.
- */
-#define HELD_MAX (1u << 20) /* a number above: left open in a fork child (CLOEXEC) */
-
-struct held {
-	dev_t dev;
-	ino_t ino;
-	bool used; /* false: free */
-};
-static struct held *held;
-static size_t held_cap, held_lo = SIZE_MAX, held_hi;
-
-static void hold(const struct sink_file *f)
-{
-	size_t fd = (size_t)f->fd;
-	if (fd >= held_cap) {
-		if (fd >= HELD_MAX)
-			return;
-		size_t cap = held_cap ? held_cap : 4096;
-		while (cap <= fd)
-			cap *= 2;
-		struct held *p = pagemem_realloc(held, cap * sizeof(*held)); /* zeroed */
-		if (!p)
-			return; /* as above */
-		held = p;
-		held_cap = cap;
-	}
-	held[fd] = (struct held){f->dev, f->ino, true};
-	held_lo = fd < held_lo ? fd : held_lo;
-	held_hi = fd + 1 > held_hi ? fd + 1 : held_hi;
-}
-
-/* f's descriptor is no longer ours, or closed: drop its entry (not another file's
- * that the number went to since). */
-static void unhold(const struct sink_file *f)
-{
-	size_t fd = (size_t)f->fd;
-	if (f->fd >= 0 && fd < held_cap && held[fd].used && held[fd].dev == f->dev &&
-	    held[fd].ino == f->ino)
-		held[fd].used = false;
-}
-
-void sink_files_fork_child(void)
-{
-	/* Read, not written (each page written would be copied), then unmapped. */
-	for (size_t i = held_lo; i < held_hi; i++) {
-		struct sink_file f = {.fd = (int)i, .dev = held[i].dev, .ino = held[i].ino};
-		if (held[i].used && same_file(f.fd, &f))
-			close(f.fd);
-	}
-	pagemem_free(held);
-	held = NULL;
-	held_cap = held_hi = 0;
-	held_lo = SIZE_MAX;
-}
-/* A descriptor just opened becomes f: moved high, its identity taken, held.
- * Returns 0 or -errno (fd closed, f NONE). */
-static int adopt(int fd, const char *name, struct sink_file *f)
-{
-	fd = move_high(fd);
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	f->fd = fd;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	hold(f);
-	return 0;
-}
-
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
 {
 	*f = SINK_FILE_NONE;
 	if (strlen(name) >= sizeof(f->name))
 		return -ENAMETOOLONG;
 	int fd = sink_create(dir, name, kind);
-	return fd < 0 ? fd : adopt(fd, name, f);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc != 0)
+		return rc;
+	f->created = true;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return 0;
 }
 
-int sink_file_open_read(const char *path, struct sink_file *f)
+/* Open f by name for appending, as the file it was created as. Returns the
+ * descriptor or -errno (-ESTALE: the name is another file's now). */
+static int open_append(const char *dir, const struct sink_file *f)
 {
-	*f = SINK_FILE_NONE;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : adopt(fd, "", f);
-}
-
-bool sink_file_ours(const struct sink_file *f)
-{
-	return f->fd >= 0 && same_file(f->fd, f);
-}
-
-/* f->fd is no longer our file: forget the number, find the file again by name. */
-static int reopen(const char *dir, struct sink_file *f)
-{
-	unhold(f);
-	f->fd = -1;
 	char path[PATH_CAP];
 	if (join_path(path, dir, f->name) != 0)
 		return -ENAMETOOLONG;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	int fd = sink_open(path, O_WRONLY | O_APPEND);
 	if (fd < 0)
 		return -errno;
 	if (!same_file(fd, f)) {
 		close(fd);
 		return -ESTALE; /* replaced by another file of that name */
 	}
-	f->fd = move_high(fd);
-	hold(f);
-	tt_debug("the program closed or reused the descriptor of %s; reopened", f->name);
-	return 0;
+	return fd;
 }
 
 int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src, size_t n)
 {
-	if (f->fd < 0)
+	if (!f->created)
 		return -EBADF;
-	if (!same_file(f->fd, f)) {
-		int rc = reopen(dir, f);
-		if (rc != 0)
+	/* Compressed first: the descriptor is then ours for an open, a write and a
+	 * close. A program that sweeps descriptors in that moment costs one retry. */
+	const void *out;
+	size_t len;
+	int rc = sink_compress(s, src, n, &out, &len);
+	if (rc != 0)
+		return rc;
+	for (int attempt = 0;; attempt++) {
+		int fd = open_append(dir, f);
+		if (fd < 0)
+			return fd;
+		rc = sink_write_all(fd, out, len);
+		close(fd);
+		if (rc != -EBADF || attempt == 1)
 			return rc;
 	}
-	return sink_frame(s, f->fd, src, n);
 }
 
-void sink_file_close(struct sink_file *f)
+ssize_t sink_read_file(const char *path, char *buf, size_t cap)
 {
-	unhold(f);
-	if (sink_file_ours(f))
-		close(f->fd);
-	*f = SINK_FILE_NONE;
+	int fd = sink_open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, cap);
+	int e = errno;
+	close(fd);
+	return n < 0 ? -e : n;
 }

@@ -2,7 +2,7 @@
 /*
  * Output files: create one with its header, append one complete zstd frame per
  * flush. One compression context serves every file (the writer is single-threaded),
- * so 200 threads cost 200 file descriptors, not 200 zstd contexts.
+ * so 200 threads cost no descriptor and one zstd context, not 200 of each.
  */
 #ifndef TT_SINK_H
 #define TT_SINK_H
@@ -32,54 +32,53 @@ void sink_fini(struct sink *s);
  * Returns the fd, or -errno (-EEXIST when the name is taken). */
 int sink_create(const char *dir, const char *name, enum tt_file_kind kind);
 
-/* Compress src[0..n) as one complete frame (with checksum) and append it to fd.
- * Returns 0 or -errno. */
+/* Compress src[0..n) as one complete frame (with checksum) into the sink's buffer:
+ * *out, *len until the next call. Returns 0 or -errno (-ENOMEM, -EIO). */
+int sink_compress(struct sink *s, const void *src, size_t n, const void **out, size_t *len);
+
+/* sink_compress, then append the frame to fd. Returns 0 or -errno. */
 int sink_frame(struct sink *s, int fd, const void *src, size_t n);
 
 /* write(2) all of buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int sink_write_all(int fd, const void *buf, size_t n);
 
 /*
- * A file of the tracer's own, kept apart from the program's descriptors. Programs
- * close descriptors they did not open (daemons close everything above 2, shells
- * close what they think are stale pipes) and reuse the numbers. The descriptor is
- * moved high (F_DUPFD_CLOEXEC at 512 or more), and before each write it must still
- * be this file (device and inode, one fstat): if it is not, the number belongs to
- * the program now and is never written or closed by us again; the file is reopened
- * by name (O_APPEND: whole frames, the stream goes on).
+ * A file of the tracer's own, by name and identity, with no descriptor held
+ * between writes (programs close, sweep and reuse descriptor numbers they did not
+ * open; see sink.c): each frame opens it by name, checks device and inode, appends
+ * (O_APPEND: whole frames) and closes.
  */
 struct sink_file {
-	int fd; /* -1: none */
+	bool created; /* false: none */
 	dev_t dev;
 	ino_t ino;
 	char name[64]; /* in the sink's directory */
 };
 
-#define SINK_FILE_NONE ((struct sink_file){.fd = -1})
+#define SINK_FILE_NONE ((struct sink_file){.created = false})
 
-/* sink_create, then the move and the identity. Returns 0 or -errno. */
+/* sink_create, its identity taken, closed. Returns 0 or -errno. */
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind,
 		     struct sink_file *f);
 
-/* sink_frame to f, checked (and reopened in dir if the program took the number).
- * Returns 0 or -errno. */
+/* sink_compress, then append to f in dir (which must still be the file created).
+ * Returns 0 or -errno (-ESTALE: another file has its name now). */
 int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src,
 		    size_t n);
 
-/* Open path read-only as one of ours (moved high, identity kept, closed in a fork
- * child like the rest; no name to reopen it by). Returns 0 or -errno. */
-int sink_file_open_read(const char *path, struct sink_file *f);
+/* Forget f (nothing is held open). */
+static inline void sink_file_close(struct sink_file *f)
+{
+	*f = SINK_FILE_NONE;
+}
 
-/* Is f's descriptor still the file it was opened on (the program may have closed
- * it and reused the number)? */
-bool sink_file_ours(const struct sink_file *f);
+/* open(path, flags | O_CLOEXEC) for a moment's use, on a number above 2 (a program
+ * that closed stdout may be about to open its replacement there). Returns the
+ * descriptor, or -1 with errno set. */
+int sink_open(const char *path, int flags);
 
-/* Close f if its descriptor is still ours; f becomes SINK_FILE_NONE. */
-void sink_file_close(struct sink_file *f);
-
-/* In a fork child: close every descriptor a sink_file held in the parent (if still
- * that file), reading only the table sink.c keeps of them; the parent's sink_files
- * are to be forgotten (SINK_FILE_NONE), not closed. */
-void sink_files_fork_child(void);
+/* Read up to cap bytes of path from its start (open, read, close). Returns the
+ * count or -errno. */
+ssize_t sink_read_file(const char *path, char *buf, size_t cap);
 
 #endif /* TT_SINK_H */

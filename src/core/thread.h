@@ -85,7 +85,7 @@ struct thagtrace_thread {
 	/* Writer-private from here on. */
 	tt_cacheline_aligned struct cds_list_head node; /* registry list (RCU) */
 	struct thagtrace_thread *retire_next;
-	struct sink_file events, freq; /* fd -1 until the writer opens them */
+	struct sink_file events, freq; /* not created until the writer creates them */
 	uint64_t drops_written;	       /* dropped count in the last DROPS record */
 	uint64_t emitted_written;
 	uint32_t name_seq_written; /* name_seq of the name last written (THREAD or NAME) */

@@ -85,7 +85,6 @@ static struct {
 	uint64_t last_reclaim_ns;
 	uint64_t last_alone_ns;
 	bool alone;	       /* the program's threads have all ended: see writer_alone */
-	struct sink_file stat; /* /proc/self/stat, kept open (high) for writer_alone */
 	sigset_t creator_mask; /* the signal mask the writer was started with */
 	/* A pass stopped at a ring's byte budget with records left: the producer's
 	 * wake-up fires only when a ring crosses half, so sleeping now could leave it
@@ -94,7 +93,7 @@ static struct {
 	unsigned costly; /* threads whose files this pass opened or closed */
 	/* Totals over closed threads, for PROCESS_END. */
 	uint64_t threads, emitted, recorded, dropped;
-} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER, .meta = {.fd = -1}, .stat = {.fd = -1}};
+} w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER};
 
 void writer_fork_lock(void)
 {
@@ -110,24 +109,12 @@ void writer_fork_unlock(void)
 	pthread_mutex_unlock(&w.pass_lock);
 }
 
-/* /proc/self/stat of this process, or -1: opened once (an open takes the lowest
- * free number for a moment, which a program may be counting on getting), kept
- * high, and checked to be still ours before each read. Under the pass lock or the
- * lifecycle lock, as every change to our descriptors. */
-static int stat_fd(void)
-{
-	if (!sink_file_ours(&w.stat) && sink_file_open_read("/proc/self/stat", &w.stat) != 0)
-		return -1;
-	return w.stat.fd;
-}
-
 void writer_fork_child(void)
 {
 	writer_fork_unlock();
-	/* The parent's descriptors, its threads' files among them: the child writes
-	 * its own. */
-	sink_files_fork_child();
-	w.meta = w.stat = SINK_FILE_NONE;
+	/* The parent's files (no descriptor of them is open across a fork, sink.c):
+	 * the child writes its own. */
+	w.meta = SINK_FILE_NONE;
 }
 
 void tt_wake_writer(void)
@@ -159,15 +146,15 @@ static void encode_anchor(void)
 }
 
 /* Compress what b holds into one frame of f, and empty it. */
-static void flush_buf(struct encode_buf *b, struct sink_file *f, const char *name)
+static void flush_buf(struct encode_buf *b, struct sink_file *f)
 {
 	if (b->size == 0)
 		return;
-	if (!w.failed && f->fd >= 0) {
+	if (!w.failed && f->created) {
 		/* An encoding that ran out of memory must not reach the file half done. */
 		int rc = b->failed ? -ENOMEM : sink_file_frame(&w.sink, w.dir, f, b->data, b->size);
 		if (rc != 0)
-			writer_fail("cannot write", name, -rc);
+			writer_fail("cannot write", f->name, -rc);
 	}
 	encode_buf_clear(b);
 }
@@ -179,9 +166,9 @@ static struct encode_buf *cur_buf(void)
 }
 
 /* Compress what is encoded so far into one frame of f. */
-static void flush_frame(struct sink_file *f, const char *name)
+static void flush_frame(struct sink_file *f)
 {
-	flush_buf(cur_buf(), f, name);
+	flush_buf(cur_buf(), f);
 }
 
 /* Let the packer append to b. */
@@ -205,11 +192,7 @@ static void read_comm(const struct thagtrace_thread *t, char out[16])
 {
 	char path[64], name[16];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", t->tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, name, sizeof(name) - 1);
-	close(fd);
+	ssize_t n = sink_read_file(path, name, sizeof(name) - 1);
 	if (n > 0 && name[n - 1] == '\n')
 		n--;
 	if (n <= 0)
@@ -325,12 +308,11 @@ static void note_rename(struct thagtrace_thread *t)
  */
 static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 {
-	char name[80];
-	bool nothing = t->events.fd < 0 && t->files_on_data && ring_used(&t->ring) == 0 &&
+	bool nothing = !t->events.created && t->files_on_data && ring_used(&t->ring) == 0 &&
 		       !sites_changed(&t->sites) && thread_emitted(t) == 0;
 	/* Opening a thread's files, or closing them and (after the pass) unmapping
 	 * its handle, is the costly part of a pass: a budget for it per pass. */
-	if (!final && (closing || (!nothing && t->events.fd < 0 && !w.failed))) {
+	if (!final && (closing || (!nothing && !t->events.created && !w.failed))) {
 		/* A fork waiting for the pass lock gets it after one such thread. */
 		if (w.costly == COSTLY_PER_PASS || (w.costly && load_relaxed(&fork_waiting))) {
 			w.backlog = true;
@@ -347,9 +329,8 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	struct encode_buf *ev =
 	    (w.gather && !closing) || t->pending.size || w.sb.size ? &t->pending : &w.sb;
 	encode_into(ev);
-	if (t->events.fd < 0 && !w.failed)
+	if (!t->events.created && !w.failed)
 		open_files(t);
-	file_base(t, 0, name, sizeof(name));
 
 	/* Events. A live ring gets one ring's worth of bytes per pass, so one busy
 	 * thread cannot starve the rest; what is left makes the next pass come at once. */
@@ -359,7 +340,7 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 		uint64_t before = c.n;
 		ring_drain(&t->ring, visit_event, &c);
 		if (ev->size >= FRAME_TARGET)
-			flush_frame(&t->events, name);
+			flush_frame(&t->events);
 		if (c.n == before)
 			break;
 		if (!closing && load_relaxed(&t->ring.tail) - tail0 >= t->ring.capacity) {
@@ -369,7 +350,7 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	}
 
 	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
-	if (!w.failed && t->events.fd >= 0) {
+	if (!w.failed && t->events.created) {
 		note_rename(t);
 		if (dropped != t->drops_written || (closing && emitted != t->emitted_written)) {
 			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes));
@@ -388,7 +369,7 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	bool out = closing || ev->size >= w.gather ||
 		   (t->pending_since_ns && now - t->pending_since_ns >= w.gather_age_ns);
 	if (out) {
-		flush_frame(&t->events, name);
+		flush_frame(&t->events);
 		t->pending_since_ns = 0;
 	}
 	encode_into(&w.sb);
@@ -401,7 +382,7 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	uint64_t nsites = sites_snapshot(&t->sites, visit_site, NULL);
 	if (nsites && !w.failed)
 		encode_snapshot(&w.pk, tt_ticks(), nsites);
-	flush_frame(&t->freq, name);
+	flush_frame(&t->freq);
 
 	if (closing) {
 		sink_file_close(&t->events);
@@ -535,15 +516,12 @@ static void sleep_until_woken(uint32_t seen)
  * then finishes the session and returns, and glibc's exit(0) comes from it.
  * /proc/self/stat is the leader's: its state and the process's thread count (an
  * ended leader stays, a zombie, until the process ends; the writer is never the
- * leader). Read once a flush interval: an fstat and a pread, no allocation.
+ * leader). Read once a flush interval (open, read, close), no allocation.
  */
 static bool writer_alone(void)
 {
 	char b[1024];
-	int fd = stat_fd();
-	if (fd < 0)
-		return false;
-	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
+	ssize_t n = sink_read_file("/proc/self/stat", b, sizeof(b) - 1);
 	if (n <= 0)
 		return false;
 	b[n] = '\0';
@@ -586,10 +564,10 @@ static void *writer_main(void *arg)
 		 * reopen the file, sink.c), which a fork must not see half made. */
 		pthread_mutex_lock(&w.pass_lock);
 		if (!w.failed && modules_write_pending(&w.pk))
-			flush_frame(&w.meta, "meta");
+			flush_frame(&w.meta);
 		if (!w.failed && tt_now_ns() - w.last_anchor_ns >= ANCHOR_INTERVAL_NS) {
 			encode_anchor();
-			flush_frame(&w.meta, "meta");
+			flush_frame(&w.meta);
 		}
 		uint64_t now = tt_now_ns();
 		bool alone = false;
@@ -621,7 +599,7 @@ static void *writer_main(void *arg)
 		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped,
 				load_relaxed(&tt_untraced_allocs), load_relaxed(&tt_untraced_bytes),
 				load_relaxed(&tt_untraced_frees), freeset_overflows());
-		flush_frame(&w.meta, "meta");
+		flush_frame(&w.meta);
 	}
 	struct rusage ru;
 	if (getrusage(RUSAGE_THREAD, &ru) == 0)
@@ -679,9 +657,6 @@ int writer_start(const struct thagtrace_config *cfg)
 	store_relaxed(&w.stop, 0);
 	w.failed = w.alone = false;
 	w.last_alone_ns = tt_now_ns();
-	/* Now, while the program's own code is not running yet where tracing starts
-	 * at load or in a fork child (an open takes a low number for a moment). */
-	(void)stat_fd();
 	w.threads = w.emitted = w.recorded = w.dropped = 0;
 	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
 	snprintf(w.dir, sizeof(w.dir), "%s", cfg->output_dir);
@@ -735,7 +710,6 @@ fail:
 static void writer_release(void)
 {
 	sink_file_close(&w.meta);
-	sink_file_close(&w.stat);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }

@@ -5,9 +5,9 @@
  * child's status. With "churn": forks 10 children that _exit at once while another
  * thread starts and joins threads that allocate (a fork against threads
  * registering and ending). With "exec": allocates, then execs /bin/true; with
- * "quick_exit", leaves through quick_exit. With "fds": forks while 8 threads hold
- * their trace files open; the child prints how many descriptors of trace files
- * not its own it holds ("inherited N"). With "raw": children made without fork()
+ * "quick_exit", leaves through quick_exit. With "fds": forks while 8 threads have
+ * trace files; the parent prints how many descriptors of trace files it holds
+ * ("parent holds N"), the child how many not its own it holds ("inherited N"). With "raw": children made without fork()
  * (_Fork, the fork system call, clone), which run no fork handler, allocate and
  * leave through exit() (destructors run) or _exit; the parent prints their
  * statuses ("raw N: exit S"). With "generations": three generations of children,
