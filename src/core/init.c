@@ -108,6 +108,6 @@ __attribute__((constructor(101))) static void thagtrace_load(void)
 
 __attribute__((destructor(101))) static void thagtrace_unload(void)
 {
+	tt_stop_at_process_exit();
 	tt_guard_enter(); /* whatever runs after this, on this thread, is not traced */
-	thagtrace_stop();
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
@@ -312,20 +313,41 @@ static bool stop_locked(unsigned wait_ms)
 	return true;
 }
 
-bool tt_stop_for_exit(void)
+/* The stop of an exit or an exec: only in the process whose session it is, the
+ * lifecycle lock tried for lock_ms at most (the thread calling exit may be a
+ * signal handler's, over code that holds it), the writer waited for without a
+ * join while it makes progress (writer_stop_within). */
+static bool stop_at_exit(unsigned lock_ms)
 {
-	if (tt_guard != 0 || load_relaxed(&tt_active_gen) == 0 ||
-	    load_relaxed(&session_pid) != getpid())
+	if (load_relaxed(&tt_active_gen) == 0 || load_relaxed(&session_pid) != getpid())
 		return false;
 	bool stopped = false;
 	tt_guard_enter();
-	if (pthread_mutex_trylock(&lifecycle) == 0) {
-		if (running)
-			stopped = stop_locked(EXIT_WAIT_MS);
-		pthread_mutex_unlock(&lifecycle);
+	for (unsigned waited = 0;; waited += 10) {
+		if (pthread_mutex_trylock(&lifecycle) == 0) {
+			if (running)
+				stopped = stop_locked(EXIT_WAIT_MS);
+			pthread_mutex_unlock(&lifecycle);
+			break;
+		}
+		if (waited >= lock_ms)
+			break;
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
 	}
 	tt_guard_leave();
 	return stopped;
+}
+
+bool tt_stop_for_exit(void)
+{
+	return tt_guard == 0 && stop_at_exit(0);
+}
+
+void tt_stop_at_process_exit(void)
+{
+	if (!tt_foreign_child())
+		(void)stop_at_exit(EXIT_WAIT_MS);
 }
 
 int thagtrace_stop(void)

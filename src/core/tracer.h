@@ -59,10 +59,15 @@ bool tt_foreign_child(void);
 /* Before _exit (which skips destructors) or exec: thagtrace_stop, but only in the
  * process whose session it is (not in a vfork child, which shares its parent's
  * memory), only when this thread is outside the tracer and nobody holds the tracer's
- * lock (a signal handler may call _exit), and waiting for the writer EXIT_WAIT_MS at
- * most. Returns true when it stopped the session (and the writer finished). */
+ * lock (a signal handler may call _exit), and waiting for the writer while it
+ * writes, EXIT_WAIT_MS at most without a frame (writer_stop_within). Returns true
+ * when it stopped the session (and the writer finished). */
 bool tt_stop_for_exit(void);
 #define EXIT_WAIT_MS 3000
+
+/* At exit (the library's destructor): the same, on any thread state, trying the
+ * tracer's lock EXIT_WAIT_MS at most; the writer is waited for while it writes. */
+void tt_stop_at_process_exit(void);
 
 /* Internal failure: say so once on stderr and switch tracing off for good; the host
  * program runs on. Safe from any thread, including the writer. */

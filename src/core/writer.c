@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,8 +69,15 @@ static struct {
 	 * a fork (which takes it) never copies a pass or a descriptor half done. */
 	pthread_mutex_t pass_lock;
 	pthread_t thread;
+	bool unjoined; /* thread: ended, not joined (writer_stop_within) */
 	_Atomic int stop;
-	bool failed; /* output broke: drain and discard, write nothing */
+	/* Set by the writer once it touches nothing of the session again, and what a
+	 * stop at exit waits for: not pthread_join, which takes glibc's lock of
+	 * thread stacks (an exit() in a signal handler that interrupted a
+	 * pthread_join or pthread_create waited for ever). */
+	_Atomic uint32_t finished;
+	_Atomic uint64_t progress; /* frames written: a stop at exit waits while it moves */
+	bool failed;		   /* output broke: drain and discard, write nothing */
 	struct sink sink;
 	/* The process file's and the .freq files' records, flushed as they are made;
 	 * pk appends there, or to a thread's pending events while its pass encodes
@@ -157,6 +165,7 @@ static void flush_buf(struct encode_buf *b, struct sink_file *f)
 			writer_fail("cannot write", f->name, -rc);
 	}
 	encode_buf_clear(b);
+	fetch_add_relaxed(&w.progress, 1);
 }
 
 /* The buffer the packer appends to. */
@@ -614,6 +623,9 @@ static void *writer_main(void *arg)
 	 * with the signals of the thread that started tracing, not none. */
 	if (w.alone)
 		pthread_sigmask(SIG_SETMASK, &w.creator_mask, NULL);
+	/* Nothing of the session is touched from here on: an exit may go on. */
+	store_release(&w.finished, 1);
+	syscall(SYS_futex, &w.finished, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	return NULL;
 }
 
@@ -693,6 +705,10 @@ int writer_start(const struct thagtrace_config *cfg)
 		rc = THAGTRACE_EIO;
 		goto fail;
 	}
+	if (w.unjoined) /* the last session's, left at an exec that failed */
+		pthread_detach(w.thread);
+	w.unjoined = false;
+	store_relaxed(&w.finished, 0);
 	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
 	if (rc != 0) {
 		tt_log("cannot start the writer thread: %s; tracing off", strerrordesc_np(rc));
@@ -730,20 +746,26 @@ void writer_stop(void)
 	writer_release();
 }
 
-bool writer_stop_within(unsigned ms)
+bool writer_stop_within(unsigned stall_ms)
 {
 	store_seq_cst(&w.stop, 1);
 	tt_wake_writer();
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
+	if (!ending_alone()) {
+		uint64_t seen = load_relaxed(&w.progress);
+		unsigned still = 0;
+		while (!load_acquire(&w.finished)) {
+			struct timespec slice = {0, 50 * 1000000};
+			syscall(SYS_futex, &w.finished, FUTEX_WAIT_PRIVATE, 0, &slice, NULL, 0);
+			uint64_t now = load_relaxed(&w.progress);
+			if (now != seen) {
+				seen = now;
+				still = 0;
+			} else if ((still += 50) >= stall_ms) {
+				return false; /* the process exits now: what was written stays */
+			}
+		}
+		w.unjoined = true;
 	}
-	if (!ending_alone() && pthread_timedjoin_np(w.thread, NULL, &until) != 0)
-		return false;
 	writer_release();
 	return true;
 }

@@ -22,10 +22,13 @@ int writer_start(const struct thagtrace_config *cfg);
  * Called by thagtrace_stop after the session generation was cleared. */
 void writer_stop(void);
 
-/* writer_stop, waiting for the writer at most `ms` milliseconds. Returns true when
- * it finished (everything as writer_stop), false when it did not: it is left
- * running, its files hold every frame it completed. */
-bool writer_stop_within(unsigned ms);
+/* writer_stop for an exit or an exec: waits for the writer's last pass without
+ * joining it (no lock of glibc's), for as long as it writes frames, and gives up
+ * once it has written none for `stall_ms` milliseconds (the thread it waits for
+ * may hold what the writer needs: a signal handler's exit). Returns true when it
+ * finished (everything as writer_stop but the join), false when it did not: it is
+ * left running, its files hold every frame it completed. */
+bool writer_stop_within(unsigned stall_ms);
 
 /* fork: hold the writer outside its passes and its file changes across the fork. */
 void writer_fork_lock(void);
