@@ -89,6 +89,7 @@ int tt_estimate(struct tt_profile *p)
 	const struct tt_trace *t = p->trace;
 	struct proc_sites *ps = calloc(t->nprocs ? t->nprocs : 1, sizeof(*ps));
 	int rc = -1;
+	struct widths *live_p = NULL;
 	if (!ps)
 		return -1;
 	bool *procs_seen = calloc(t->nprocs ? t->nprocs : 1, sizeof(*procs_seen));
@@ -147,6 +148,11 @@ int tt_estimate(struct tt_profile *p)
 	}
 
 	struct widths alloc_b = {0}, alloc_c = {0}, live = {0}, peak = {0};
+	/* Live at the end of each process: each is a moment of its own (processes
+	 * of one trace may have lived one after another). */
+	live_p = calloc(t->nprocs ? t->nprocs : 1, sizeof(*live_p));
+	if (!live_p)
+		goto out;
 	double peak_bytes = 0, peak_count = 0;
 	for (unsigned i = 0; i < nsampled; i++) {
 		struct tt_stack *s = &p->stacks[i];
@@ -176,6 +182,7 @@ int tt_estimate(struct tt_profile *p)
 			widths_add(&alloc_b, b);
 			widths_add(&alloc_c, c);
 			widths_add(&live, l);
+			widths_add(&live_p[s->proc], l);
 			widths_add(&peak, uncalibrated(&s->peak_b));
 			p->uncalibrated_stacks++;
 		}
@@ -191,8 +198,10 @@ int tt_estimate(struct tt_profile *p)
 			if (a->count)
 				p->calibrated_sites++;
 			if (a->nstacks) {
-				widths_add(&live, tt_interval_part((double)a->bytes, &a->sb,
-								   &a->live_b, false));
+				struct tt_interval l =
+				    tt_interval_part((double)a->bytes, &a->sb, &a->live_b, false);
+				widths_add(&live, l);
+				widths_add(&live_p[pi], l);
 				widths_add(&peak, tt_interval_part((double)a->bytes, &a->sb,
 								   &a->peak_b, false));
 			}
@@ -232,21 +241,32 @@ int tt_estimate(struct tt_profile *p)
 	p->alloc_count_hi += p->alloc_count - alloc_c.est;
 	p->live_bytes = live.est;
 	widths_get(&live, &p->live_bytes_lo, &p->live_bytes_hi);
-	double live_lo, live_hi;
-	widths_get(&live, &live_lo, &live_hi);
-	if (live.est > peak_bytes) {
-		/* The end is a moment too, and calibrated it holds more than the one the
-		 * timeline chose on its uncalibrated sums: the end is the peak. */
+	unsigned pe = 0; /* the process holding the most at its end */
+	for (unsigned i = 1; i < t->nprocs; i++)
+		if (live_p[i].est > live_p[pe].est)
+			pe = i;
+	if (t->nprocs && live_p[pe].est > peak_bytes) {
+		/* A process's end is a moment too, and calibrated it holds more than
+		 * the one the timeline chose on its uncalibrated sums: that end is the
+		 * peak, with that process's stacks live there and nothing else. */
+		double live_lo, live_hi, count = 0;
+		widths_get(&live_p[pe], &live_lo, &live_hi);
 		for (unsigned i = 0; i < p->nstacks; i++) {
-			p->stacks[i].peak_bytes = p->stacks[i].live_bytes;
-			p->stacks[i].peak_count = p->stacks[i].live_count;
+			struct tt_stack *s = &p->stacks[i];
+			bool in = s->proc == pe;
+			s->peak_bytes = in ? s->live_bytes : 0;
+			s->peak_count = in ? s->live_count : 0;
+			count += s->peak_count;
 		}
-		p->peak_bytes = live.est;
-		p->peak_count = p->live_count;
+		const struct tt_process *pr = &t->procs[pe];
+		p->peak_bytes = live_p[pe].est;
+		p->peak_count = count;
 		p->peak_bytes_lo = live_lo;
 		p->peak_bytes_hi = fmax(p->peak_bytes_hi, live_hi);
-		p->peak_ts = p->last_ts;
-		p->peak_proc = p->last_proc;
+		p->peak_proc = pe;
+		p->peak_ts = pe == p->last_proc || !pr->nanchors
+				 ? p->last_ts
+				 : pr->anchors[pr->nanchors - 1].ticks;
 	} else {
 		/* The peak's moment and ends come from merge.c's timeline; its size, the
 		 * calibrated stacks live at that moment. The interval: that moment's
@@ -263,6 +283,7 @@ int tt_estimate(struct tt_profile *p)
 	}
 	rc = 0;
 out:
+	free(live_p);
 	for (unsigned i = 0; i < t->nprocs; i++) {
 		u64map_fini(&ps[i].index);
 		free(ps[i].acc);

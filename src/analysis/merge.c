@@ -11,6 +11,13 @@
  * (it has not changed since). At the end, stacks untouched since the latest peak
  * take their current value.
  *
+ * Processes end: a program traced through a shell or a wrapper is many processes
+ * one after another, whose blocks were never live together. When the timeline
+ * passes a process's end (its last clock record, written as its session stopped,
+ * or, without one, the end of its last thread file), its live blocks leave the
+ * total that finds the peak, and its stacks count for nothing at a later peak
+ * (they stay live at the end: its leaks).
+ *
  * Decoding runs on a second thread when there are two CPUs (decode_thread.c): the
  * cursors then read batches of decoded records instead of decoders, through the
  * same fill below, so both ways intern, aggregate and fail at the same points.
@@ -51,6 +58,19 @@ struct merge_state {
 	double peak_lo;				 /* its 95 % low bound at the peak */
 	double peak_half;			 /* and its half-width there */
 	bool peak_set;
+	/* Per process: its part of the live total's sums, whether it has ended, and
+	 * its thread files still open in the timeline; the ends known from clock
+	 * records, in time order, and the next of them. */
+	struct proc_live {
+		double bytes, count, var;
+		bool gone;
+		unsigned files_left;
+	} * procs;
+	struct proc_end {
+		uint64_t ts;
+		unsigned proc;
+	} * ends;
+	unsigned nends, next_end;
 };
 
 /* tt_profile_stack needs the state; one merge runs at a time per profile. */
@@ -256,9 +276,70 @@ static void live_move(struct merge_state *ms, struct tt_stack *s, double x, doub
 {
 	tt_sums_move(&s->live_b, x, w, sign);
 	tt_sums_move(&s->live_c, 1.0, w, sign);
-	ms->live_bytes += sign * x * w;
-	ms->live_count += sign * w;
-	ms->live_var += sign * x * x * (w - 1.0) * w;
+	struct proc_live *pl = &ms->procs[s->proc];
+	if (pl->gone)
+		return; /* out of the total already */
+	double db = sign * x * w, dc = sign * w, dv = sign * x * x * (w - 1.0) * w;
+	ms->live_bytes += db;
+	ms->live_count += dc;
+	ms->live_var += dv;
+	pl->bytes += db;
+	pl->count += dc;
+	pl->var += dv;
+}
+
+/* Process `proc` has ended: its blocks leave the total; its stacks keep their
+ * value at the latest peak so far, and count nothing at a later one. */
+static void proc_gone(struct merge_state *ms, unsigned proc)
+{
+	struct proc_live *pl = &ms->procs[proc];
+	if (pl->gone)
+		return;
+	ms->live_bytes -= pl->bytes;
+	ms->live_count -= pl->count;
+	ms->live_var -= pl->var;
+	pl->bytes = pl->count = pl->var = 0;
+	pl->gone = true;
+	struct tt_profile *p = ms->p;
+	for (unsigned i = 0; i < p->nstacks; i++) {
+		struct tt_stack *s = &p->stacks[i];
+		if (s->proc == proc) {
+			stack_touch(ms, s);
+			s->gone = true;
+		}
+	}
+}
+
+/* Every process whose known end the timeline has passed, at time ts. */
+static void procs_ended_before(struct merge_state *ms, uint64_t ts)
+{
+	while (ms->next_end < ms->nends && ms->ends[ms->next_end].ts < ts)
+		proc_gone(ms, ms->ends[ms->next_end++].proc);
+}
+
+static int cmp_end(const void *a, const void *b)
+{
+	const struct proc_end *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* The per-process state; ends from the last clock record of each process that
+ * stopped cleanly (PROCESS_END). Returns -1 when out of memory. */
+static int procs_init(struct merge_state *ms, const struct tt_trace *t)
+{
+	unsigned n = t->nprocs ? t->nprocs : 1;
+	ms->procs = calloc(n, sizeof(*ms->procs));
+	ms->ends = calloc(n, sizeof(*ms->ends));
+	if (!ms->procs || !ms->ends)
+		return -1;
+	for (unsigned i = 0; i < t->nprocs; i++) {
+		const struct tt_process *pr = &t->procs[i];
+		if (pr->has_end && pr->nanchors)
+			ms->ends[ms->nends++] =
+			    (struct proc_end){pr->anchors[pr->nanchors - 1].ticks, i};
+	}
+	qsort(ms->ends, ms->nends, sizeof(*ms->ends), cmp_end);
+	return 0;
 }
 
 static unsigned hist_bucket(uint64_t size)
@@ -634,6 +715,20 @@ static bool decode_thread_wanted(void)
 	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
+/* A thread file of process `proc` has no more events: the last one of a process
+ * with no known end ends it (its blocks are not live at any later time we know
+ * of; a process that stopped cleanly ends at its clock record instead). */
+static void file_done(struct merge_state *ms, unsigned proc)
+{
+	struct proc_live *pl = &ms->procs[proc];
+	if (pl->files_left && --pl->files_left == 0 && !pl->gone) {
+		for (unsigned i = ms->next_end; i < ms->nends; i++)
+			if (ms->ends[i].proc == proc)
+				return;
+		proc_gone(ms, proc);
+	}
+}
+
 static int cmp_start(const void *a, const void *b, void *ctx)
 {
 	const struct tt_thread *t = ctx;
@@ -660,6 +755,8 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 		    (!r->p->filter.pid || t->threads[i].pid == r->p->filter.pid))
 			order[nfiles++] = i;
 	qsort_r(order, nfiles, sizeof(*order), cmp_start, t->threads);
+	for (unsigned i = 0; i < nfiles; i++)
+		r->pp->ms.procs[t->threads[order[i]].proc].files_left++;
 	if (nfiles && decode_thread_wanted()) {
 		const char **paths = malloc(nfiles * sizeof(*paths));
 		for (unsigned i = 0; paths && i < nfiles; i++)
@@ -676,15 +773,19 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 		/* Open every thread that starts before the earliest pending event. */
 		while (next < nfiles &&
 		       (tl.n == 0 || t->threads[order[next]].start <= tl.heap[0]->ts)) {
+			unsigned before = tl.n;
 			if (open_cursor(r, &tl, order[next], next))
 				goto out;
+			if (tl.n == before) /* a file without events */
+				file_done(&r->pp->ms, t->threads[order[next]].proc);
 			next++;
 			if (tl.n == 0)
-				done++; /* a file without events */
+				done++;
 		}
 		if (tl.n == 0)
 			break;
 		struct cursor *c = tl.heap[0];
+		procs_ended_before(&r->pp->ms, c->ts);
 		/* Start the live-table miss of this thread's event ten ahead (measured:
 		 * 8 to 12 beat 4 by 5 to 20 %, more with the decode thread, whose merge
 		 * thread spends less per event; the children's heads, prefetched too,
@@ -708,6 +809,7 @@ static int run_timeline(struct run *r, tt_progress_fn progress, void *progress_c
 			goto out;
 		if (a == 0) {
 			tl.heap[0] = tl.heap[--tl.n];
+			file_done(&r->pp->ms, c->proc);
 			close_cursor(c);
 			done++;
 		}
@@ -736,8 +838,9 @@ static void finish_peak(struct merge_state *ms, struct tt_profile *p)
 	for (unsigned i = 0; i < p->nstacks; i++) {
 		struct tt_stack *s = &p->stacks[i];
 		if (s->mod_epoch != ms->peak_epoch) {
-			s->peak_b = s->live_b;
-			s->peak_c = s->live_c;
+			/* Gone before the latest peak: nothing of it was live then. */
+			s->peak_b = s->gone ? (struct tt_sums){0} : s->live_b;
+			s->peak_c = s->gone ? (struct tt_sums){0} : s->live_c;
 		}
 	}
 	if (ms->peak_set)
@@ -781,6 +884,11 @@ struct tt_profile *tt_profile_build(struct tt_trace *trace, const struct tt_filt
 		tt_profile_destroy(p);
 		return NULL;
 	}
+	if (procs_init(&pp->ms, trace)) {
+		snprintf(err, errcap, "%s: out of memory", trace->dir);
+		tt_profile_destroy(p);
+		return NULL;
+	}
 	struct run r = {.pp = pp,
 			.p = p,
 			.err = err,
@@ -814,5 +922,7 @@ void tt_profile_destroy(struct tt_profile *p)
 	for (unsigned i = 0; i < pp->ms.arena.nchunks; i++)
 		free(pp->ms.arena.chunks[i]);
 	free(pp->ms.arena.chunks);
+	free(pp->ms.procs);
+	free(pp->ms.ends);
 	free(pp);
 }

@@ -48,6 +48,7 @@ struct tt_stack {
 	/* merge.c's bookkeeping */
 	uint32_t mod_epoch, last_file;
 	struct tt_sums peak_b, peak_c; /* live_b and live_c at the latest peak */
+	bool gone;		       /* its process has ended in the timeline */
 };
 #define TT_STACK_TIDS 16
 
