@@ -272,3 +272,29 @@ Test(estimate, library_replaced_at_the_same_address, .timeout = 60)
 	tt_trace_destroy(t);
 	support_rmdir(dirbuf);
 }
+
+/* Four processes one after another, each holding 128 KiB (and 10 KiB of small
+ * blocks) until it exits: the peak is one child's, not the sum of their leaks,
+ * which is what is live at the end. */
+Test(estimate, processes_one_after_another_peak_alone, .timeout = 60)
+{
+	char out[4096], dirbuf[512];
+	snprintf(dirbuf, sizeof(dirbuf), "%s", support_tmpdir("sequential"));
+	const char *args[] = {"sequential", NULL};
+	cr_assert_eq(run("victim_fork", args, dirbuf, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "sequential ok"), "%s", out);
+	struct tt_trace *t;
+	struct tt_profile *p;
+	struct tt_resolver *r;
+	open_profile(dirbuf, &t, &p, &r);
+	cr_log_info("live at end %.0f [%.0f, %.0f], peak %.0f [%.0f, %.0f]", p->live_bytes,
+		    p->live_bytes_lo, p->live_bytes_hi, p->peak_bytes, p->peak_bytes_lo,
+		    p->peak_bytes_hi);
+	cr_expect_geq(p->live_bytes_hi, 4 * 131072, "every child's blocks leaked");
+	cr_expect_geq(p->peak_bytes, 131072, "a child held 128 KiB");
+	cr_expect_lt(p->peak_bytes, 2 * 131072, "no two children lived together");
+	tt_resolver_destroy(r);
+	tt_profile_destroy(p);
+	tt_trace_destroy(t);
+	support_rmdir(dirbuf);
+}

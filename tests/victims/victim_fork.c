@@ -7,12 +7,15 @@
  * registering and ending). With "exec": allocates, then execs /bin/true; with
  * "quick_exit", leaves through quick_exit. With "fds": forks while 8 threads have
  * trace files; the parent prints how many descriptors of trace files it holds
- * ("parent holds N"), the child how many not its own it holds ("inherited N"). With "raw": children made without fork()
+ * ("parent holds N"), the child how many not its own it holds ("inherited N"). With "raw": children
+ * made without fork()
  * (_Fork, the fork system call, clone), which run no fork handler, allocate and
  * leave through exit() (destructors run) or _exit; the parent prints their
  * statuses ("raw N: exit S"). With "generations": three generations of children,
  * each starting and ending threads (so its writer retires their handles) before it
- * forks the next; prints "generations ok". */
+ * forks the next; prints "generations ok". With "sequential": four children one
+ * after another, each holding two blocks of 64 KiB (and 100 of 100 bytes) until it
+ * exits without freeing them: never more than one child's blocks at a time. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <limits.h>
@@ -205,8 +208,39 @@ static int generation(int depth)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+__attribute__((noinline)) static void hold_until_exit(void)
+{
+	for (int i = 0; i < 2; i++) {
+		char *p = malloc(65536);
+		memset(p, i, 65536);
+	}
+	for (int i = 0; i < 100; i++) {
+		char *p = malloc(100);
+		__asm__ volatile("" : : "r"(p) : "memory");
+	}
+	usleep(20000);
+}
+
+static int sequential_children(void)
+{
+	for (int i = 0; i < 4; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			hold_until_exit();
+			exit(0);
+		}
+		int st = 0;
+		if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
+			return 1;
+	}
+	printf("sequential ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "sequential"))
+		return sequential_children();
 	if (argc > 1 && !strcmp(argv[1], "generations")) {
 		int rc = generation(3);
 		printf("generations %s\n", rc == 0 ? "ok" : "failed");
