@@ -207,6 +207,15 @@ int tt_estimate(struct tt_profile *p)
 			}
 			double rest_b = (double)a->bytes - a->sb.certain,
 			       rest_c = (double)a->count - a->sc.certain;
+			if (!a->nstacks && rest_b > 0) {
+				/* No sample at all (every call under the minimum size, or
+				 * dropped): any of its blocks may be live, at the end or at
+				 * the peak. */
+				struct tt_interval u = {0, 0, rest_b};
+				widths_add(&live, u);
+				widths_add(&live_p[pi], u);
+				widths_add(&peak, u);
+			}
 			if (!a->count || rest_c < 0.5 || (a->nstacks == 1 || a->sc.k > 0))
 				continue;
 			int idx = tt_profile_stack(p, pi, &a->site, 1, 0, 0);
@@ -221,6 +230,7 @@ int tt_estimate(struct tt_profile *p)
 			s->alloc_count += rest_c;
 			s->alloc_count_lo += rest_c;
 			s->alloc_count_hi += rest_c;
+			s->live_bytes_hi += rest_b; /* unknown: up to all of it live */
 		}
 	}
 
