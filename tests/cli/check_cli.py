@@ -417,10 +417,15 @@ def check_json(tools, work, merged_out):
     if check(rc == 0, "--diff itself: exit %r: %s" % (rc, e.strip())):
         dj = json.loads(o)
         check(dj.get("totals", {}).get("delta") == 0, "--diff itself: totals %r" % dj.get("totals"))
+        tot = dj.get("totals", {})
+        ci = tot.get("delta_ci95")
+        check(tot.get("significant") is False and isinstance(ci, list) and len(ci) == 2 and
+              ci[0] <= 0 <= ci[1], "--diff itself: no change, within noise: %r" % tot)
         moved = [s for s in dj.get("stacks", []) if s.get("delta")]
         check(not moved, "--diff itself: changed stacks %r" % moved[:3])
     rc, o, e = run([report, "--no-symbols", "--diff", "golden-merge", "golden-merge"], work)
-    check(rc == 0 and "(+0 B, +0.0%)" in o, "--diff itself (text): exit %r:\n%s" % (rc, o))
+    check(rc == 0 and "(+0 B, +0.0% [" in o and "within noise)" in o,
+          "--diff itself (text): exit %r:\n%s" % (rc, o))
 
     # summary.json is --json with no --top, "dir" aside (merge and report were both
     # given "golden-merge", so even that matches).
