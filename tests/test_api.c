@@ -128,9 +128,13 @@ Test(api, invalid_settings_are_refused_with_one_line, .init = cr_redirect_stderr
 	cr_assert(!thagtrace_is_running());
 	fflush(stderr);
 	cr_assert_stderr_eq_str(
-	    "libthagtrace: ring size 100 KiB must be a power of two from 8 to 1048576\n"
-	    "libthagtrace: max frames 0 must be from 1 to 256\n"
-	    "libthagtrace: a ring of 8 KiB is too small for stacks of 256 frames\n");
+	    "libthagtrace: ring size 100 KiB (THAGTRACE_RING_KB) must be a power of two from 8 "
+	    "to 1048576; tracing off\n"
+	    "libthagtrace: max frames 0 (THAGTRACE_MAX_FRAMES) must be from 1 to 256; tracing "
+	    "off\n"
+	    "libthagtrace: a ring of 8 KiB is too small for stacks of 256 frames "
+	    "(THAGTRACE_RING_KB, THAGTRACE_MAX_FRAMES: a stack takes a quarter ring at most); "
+	    "tracing off\n");
 }
 
 Test(api, unwritable_output_directory, .init = cr_redirect_stderr)

@@ -67,8 +67,9 @@ void thagtrace_config_init(struct thagtrace_config *cfg)
 static bool ring_kb_ok(uint32_t kb)
 {
 	if (kb < RING_MIN_BYTES / 1024 || kb > (1u << 20) || (kb & (kb - 1))) {
-		tt_log("ring size %u KiB must be a power of two from %u to %u", kb,
-		       RING_MIN_BYTES / 1024, 1u << 20);
+		tt_log("ring size %u KiB (THAGTRACE_RING_KB) must be a power of two from %u to %u; "
+		       "tracing off",
+		       kb, RING_MIN_BYTES / 1024, 1u << 20);
 		return false;
 	}
 	return true;
@@ -80,56 +81,64 @@ static int config_check(const struct thagtrace_config *c)
 	if (!ring_kb_ok(c->ring_kb) || (c->ring_kb_first && !ring_kb_ok(c->ring_kb_first)))
 		return THAGTRACE_EINVAL;
 	if (c->max_frames < 1 || c->max_frames > THAGTRACE_MAX_FRAMES_LIMIT) {
-		tt_log("max frames %u must be from 1 to %u", c->max_frames,
-		       THAGTRACE_MAX_FRAMES_LIMIT);
+		tt_log("max frames %u (THAGTRACE_MAX_FRAMES) must be from 1 to %u; tracing off",
+		       c->max_frames, THAGTRACE_MAX_FRAMES_LIMIT);
 		return THAGTRACE_EINVAL;
 	}
 	if (sizeof(struct ev_alloc) + 8ull * c->max_frames > ring / 4) {
-		tt_log("a ring of %u KiB is too small for stacks of %u frames", c->ring_kb,
-		       c->max_frames);
+		tt_log("a ring of %u KiB is too small for stacks of %u frames (THAGTRACE_RING_KB, "
+		       "THAGTRACE_MAX_FRAMES: a stack takes a quarter ring at most); tracing off",
+		       c->ring_kb, c->max_frames);
 		return THAGTRACE_EINVAL;
 	}
 	if (c->flush_interval_ms < 1 || c->flush_interval_ms > 60000) {
-		tt_log("flush interval %u ms must be from 1 to 60000", c->flush_interval_ms);
+		tt_log("flush interval %u ms (THAGTRACE_FLUSH_MS) must be from 1 to 60000; tracing "
+		       "off",
+		       c->flush_interval_ms);
 		return THAGTRACE_EINVAL;
 	}
 	if (c->zstd_level < -7 || c->zstd_level > 19) {
-		tt_log("zstd level %d must be from -7 to 19", c->zstd_level);
+		tt_log("zstd level %d (THAGTRACE_ZSTD_LEVEL) must be from -7 to 19; tracing off",
+		       c->zstd_level);
 		return THAGTRACE_EINVAL;
 	}
 	if (c->unwind > THAGTRACE_UNWIND_LIBUNWIND) {
-		tt_log("unwind mode %u is not one of auto (0), fp (1), libunwind (2)", c->unwind);
+		tt_log("unwind mode %u is not one of auto (0), fp (1), libunwind (2); tracing off",
+		       c->unwind);
 		return THAGTRACE_EINVAL;
 	}
 	if (c->sample_mode > THAGTRACE_SAMPLE_POISSON) {
-		tt_log("sample mode %u is not one of all (0), tiered (1), poisson (2)",
+		tt_log("sample mode %u is not one of all (0), tiered (1), poisson (2); tracing off",
 		       c->sample_mode);
 		return THAGTRACE_EINVAL;
 	}
 	if (c->sample_mode == THAGTRACE_SAMPLE_POISSON && c->poisson_mean < 1) {
-		tt_log("poisson mean must be at least 1 byte");
+		tt_log("THAGTRACE_SAMPLE: the poisson mean must be at least 1 byte; tracing off");
 		return THAGTRACE_EINVAL;
 	}
 	if (c->sample_mode == THAGTRACE_SAMPLE_TIERED) {
 		if (!(c->rate_small > 0 && c->rate_small <= 1) ||
 		    !(c->rate_medium > 0 && c->rate_medium <= 1)) {
-			tt_log("sampling rates must be in (0, 1]");
+			tt_log("THAGTRACE_SAMPLE: sampling rates must be in (0, 1]; tracing off");
 			return THAGTRACE_EINVAL;
 		}
 		if (c->tier_medium_bytes > c->tier_large_bytes) {
-			tt_log("the medium tier (%llu bytes) must not start above the large tier "
-			       "(%llu bytes)",
-			       (unsigned long long)c->tier_medium_bytes,
-			       (unsigned long long)c->tier_large_bytes);
+			tt_log(
+			    "THAGTRACE_SAMPLE: the medium tier (medium=%llu bytes) must not start "
+			    "above the large tier (large=%llu bytes); tracing off",
+			    (unsigned long long)c->tier_medium_bytes,
+			    (unsigned long long)c->tier_large_bytes);
 			return THAGTRACE_EINVAL;
 		}
 		if (c->boost_threshold < 1 || !(c->boost_max >= 1 && c->boost_max <= 1e6)) {
-			tt_log("boost threshold must be >= 1 and boost max in [1, 1e6]");
+			tt_log("THAGTRACE_SAMPLE: boost_threshold must be >= 1 and boost_max in "
+			       "[1, 1e6]; "
+			       "tracing off");
 			return THAGTRACE_EINVAL;
 		}
 	}
 	if (!c->output_dir[0] || !memchr(c->output_dir, '\0', sizeof(c->output_dir))) {
-		tt_log("output directory is empty or too long");
+		tt_log("THAGTRACE_OUT: the output directory is empty or too long; tracing off");
 		return THAGTRACE_EINVAL;
 	}
 	return 0;

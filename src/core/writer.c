@@ -645,6 +645,11 @@ static int mkdir_p(const char *dir)
 	}
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)
 		return -errno;
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR; /* a file of that name: say so, not "permission denied" */
 	return access(path, W_OK | X_OK) == 0 ? 0 : -errno;
 }
 
