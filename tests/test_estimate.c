@@ -51,8 +51,8 @@ static int run(const char *victim, const char *const *args, const char *dir, cha
 			envp[n++] = *e;
 	envp[n++] = preload;
 	envp[n++] = odir;
-	/* A fixed seed; each thread's draws also depend on its thread id, which varies
-	 * from run to run, so the checks below are statistical bounds. */
+	/* A fixed seed; each thread's draws also depend on the order threads register
+	 * in, which the scheduler may vary, so the checks below are statistical bounds. */
 	envp[n++] = "THAGTRACE_SEED=20261123";
 	/* Rings large enough that no event is dropped even when the machine is busy
 	 * with other tests (the writer then runs late): drops are tested elsewhere,

@@ -234,7 +234,12 @@ struct thagtrace_thread *thread_create(const char *name, uint64_t generation, bo
 	} else {
 		stack_bounds(t);
 	}
-	sampler_init(&t->sampler, &tt_sampling, tt_cfg.seed, (uint64_t)t->tid);
+	/* With a seed of the user's, each thread's draws follow from it and from the
+	 * order threads registered in (not their ids, which differ from run to run):
+	 * a run that registers its threads in the same order samples alike. */
+	static _Atomic uint64_t registered;
+	uint64_t seq = fetch_add_relaxed(&registered, 1);
+	sampler_init(&t->sampler, &tt_sampling, tt_cfg.seed, tt_cfg.seed ? seq : (uint64_t)t->tid);
 	/* Last: pairs with the writer's load_acquire(&state) in its pass, so everything
 	 * set up above is visible to it however the list publication orders. */
 	store_release(&t->state, TH_ACTIVE);
