@@ -488,8 +488,12 @@ static int define_stack(struct run *r, struct cursor *c, const struct tt_record 
 	struct tt_profile *p = r->p;
 	const struct tt_thread *th = &p->trace->threads[c->thread];
 	uint32_t id = rec->stack.id;
-	if (id >= (1u << 24))
-		return fail_file(r, th->bin, "stack id too large");
+	if (id >= (1u << 24)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "offset %llu: stack id %u too large (2^24 at most)",
+			 (unsigned long long)rec->frame_offset, id);
+		return fail_file(r, th->bin, msg);
+	}
 	if (id >= c->nids) {
 		unsigned n = c->nids ? c->nids : 256;
 		while (n <= id)
