@@ -4,14 +4,13 @@
  * threads allocate (as a shell does with `exec 1030>log`, or a daemon with dup2):
  * 2 threads allocate blocks of 20 KiB (every one recorded, so the writer writes
  * frames all along) and a third starts short-lived threads that do the same (so
- * the writer creates and finishes files all along); main, 150 rounds: dup2 its log (argv[1]) onto 512..519 and
- * 1024..1031 (where tracers have put their descriptors to keep them out of the
- * way; those under the soft limit), writes a line through each, sleeps a moment, checks each number
- * is still open on its log, closes them. Then, with ulimit-like pressure off, it checks that only
- * its lines reached the log. Prints "lines N vanished V foreign F" and exits 0
- * when V and F are 0. A tracer that kept descriptors across passes wrote zstd
- * frames into the log after the program took the number, and closed the program's
- * copies.
+ * the writer creates and finishes files all along); main, 150 rounds: dup2 its log (argv[1]) onto
+ * 512..519 and 1024..1031 (where tracers have put their descriptors to keep them out of the way;
+ * those under the soft limit), writes a line through each, sleeps a moment, checks each number is
+ * still open on its log, closes them. Then, with ulimit-like pressure off, it checks that only its
+ * lines reached the log. Prints "lines N vanished V foreign F" and exits 0 when V and F are 0. A
+ * tracer that kept descriptors across passes wrote zstd frames into the log after the program took
+ * the number, and closed the program's copies.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,27 +23,28 @@
 
 static volatile int stop;
 
+/* One block of 20 KiB, recorded at the defaults (the large tier). */
+static void one_block(void)
+{
+	char *p = malloc(20000);
+	__asm__ volatile("" : : "r"(p) : "memory");
+	p[0] = 1;
+	free(p);
+}
+
 static void *allocate(void *arg)
 {
 	(void)arg;
-	while (!stop) {
-		char *p = malloc(20000);
-		__asm__ volatile("" : : "r"(p) : "memory");
-		p[0] = 1;
-		free(p);
-	}
+	while (!stop)
+		one_block();
 	return NULL;
 }
 
 static void *short_lived(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < 50; i++) {
-		char *p = malloc(20000);
-		__asm__ volatile("" : : "r"(p) : "memory");
-		p[0] = 1;
-		free(p);
-	}
+	for (int i = 0; i < 50; i++)
+		one_block();
 	return NULL;
 }
 
