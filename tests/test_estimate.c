@@ -298,3 +298,24 @@ Test(estimate, processes_one_after_another_peak_alone, .timeout = 60)
 	tt_trace_destroy(t);
 	support_rmdir(dirbuf);
 }
+
+/* Three children killed (no clean end) while they and their parent held 128 KiB
+ * each: they may have lived until the kill, and did; the peak is all four. */
+Test(estimate, killed_processes_count_until_the_end, .timeout = 60)
+{
+	char out[4096], dirbuf[512];
+	snprintf(dirbuf, sizeof(dirbuf), "%s", support_tmpdir("killed"));
+	const char *args[] = {"killed", NULL};
+	cr_assert_eq(run("victim_fork", args, dirbuf, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "killed ok"), "%s", out);
+	struct tt_trace *t;
+	struct tt_profile *p;
+	struct tt_resolver *r;
+	open_profile(dirbuf, &t, &p, &r);
+	cr_log_info("peak %.0f [%.0f, %.0f]", p->peak_bytes, p->peak_bytes_lo, p->peak_bytes_hi);
+	cr_expect_geq(p->peak_bytes, 4 * 131072, "four processes held 128 KiB each at once");
+	tt_resolver_destroy(r);
+	tt_profile_destroy(p);
+	tt_trace_destroy(t);
+	support_rmdir(dirbuf);
+}

@@ -13,10 +13,11 @@
  *
  * Processes end: a program traced through a shell or a wrapper is many processes
  * one after another, whose blocks were never live together. When the timeline
- * passes a process's end (its last clock record, written as its session stopped,
- * or, without one, the end of its last thread file), its live blocks leave the
- * total that finds the peak, and its stacks count for nothing at a later peak
- * (they stay live at the end: its leaks).
+ * has passed both a process's end (the clock record of its last image's
+ * PROCESS_END, written as its session stopped) and its last event, its live
+ * blocks leave the total that finds the peak, and its stacks count for nothing at
+ * a later peak (they stay live at the end: its leaks). A process without that
+ * record (killed, crashed) may have lived on past its last event: it stays.
  *
  * Decoding runs on a second thread when there are two CPUs (decode_thread.c): the
  * cursors then read batches of decoded records instead of decoders, through the
@@ -63,7 +64,7 @@ struct merge_state {
 	 * records, in time order, and the next of them. */
 	struct proc_live {
 		double bytes, count, var;
-		bool gone;
+		bool gone, end_passed;
 		unsigned files_left;
 	} * procs;
 	struct proc_end {
@@ -310,11 +311,16 @@ static void proc_gone(struct merge_state *ms, unsigned proc)
 	}
 }
 
-/* Every process whose known end the timeline has passed, at time ts. */
+/* Every process whose known end the timeline has passed, at time ts: gone once its
+ * files have no more events either. */
 static void procs_ended_before(struct merge_state *ms, uint64_t ts)
 {
-	while (ms->next_end < ms->nends && ms->ends[ms->next_end].ts < ts)
-		proc_gone(ms, ms->ends[ms->next_end++].proc);
+	while (ms->next_end < ms->nends && ms->ends[ms->next_end].ts < ts) {
+		unsigned proc = ms->ends[ms->next_end++].proc;
+		ms->procs[proc].end_passed = true;
+		if (!ms->procs[proc].files_left)
+			proc_gone(ms, proc);
+	}
 }
 
 static int cmp_end(const void *a, const void *b)
@@ -323,8 +329,8 @@ static int cmp_end(const void *a, const void *b)
 	return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-/* The per-process state; ends from the last clock record of each process that
- * stopped cleanly (PROCESS_END). Returns -1 when out of memory. */
+/* The per-process state; ends of the processes whose last image stopped cleanly
+ * (PROCESS_END). Returns -1 when out of memory. */
 static int procs_init(struct merge_state *ms, const struct tt_trace *t)
 {
 	unsigned n = t->nprocs ? t->nprocs : 1;
@@ -334,9 +340,8 @@ static int procs_init(struct merge_state *ms, const struct tt_trace *t)
 		return -1;
 	for (unsigned i = 0; i < t->nprocs; i++) {
 		const struct tt_process *pr = &t->procs[i];
-		if (pr->has_end && pr->nanchors)
-			ms->ends[ms->nends++] =
-			    (struct proc_end){pr->anchors[pr->nanchors - 1].ticks, i};
+		if (pr->last_image_ended)
+			ms->ends[ms->nends++] = (struct proc_end){pr->end_ticks, i};
 	}
 	qsort(ms->ends, ms->nends, sizeof(*ms->ends), cmp_end);
 	return 0;
@@ -719,18 +724,13 @@ static bool decode_thread_wanted(void)
 	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
-/* A thread file of process `proc` has no more events: the last one of a process
- * with no known end ends it (its blocks are not live at any later time we know
- * of; a process that stopped cleanly ends at its clock record instead). */
+/* A thread file of process `proc` has no more events: the last one ends the
+ * process if the timeline has passed its known end. */
 static void file_done(struct merge_state *ms, unsigned proc)
 {
 	struct proc_live *pl = &ms->procs[proc];
-	if (pl->files_left && --pl->files_left == 0 && !pl->gone) {
-		for (unsigned i = ms->next_end; i < ms->nends; i++)
-			if (ms->ends[i].proc == proc)
-				return;
+	if (pl->files_left && --pl->files_left == 0 && pl->end_passed)
 		proc_gone(ms, proc);
-	}
 }
 
 static int cmp_start(const void *a, const void *b, void *ctx)

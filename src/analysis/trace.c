@@ -322,6 +322,9 @@ static int meta_record(const struct tt_record *r, void *ctx)
 		break;
 	case TT_REC_PROCESS_END:
 		read_process_end(p, r->meta.body);
+		p->last_image_ended = true;
+		if (p->nanchors) /* written just before it, as the session stopped */
+			p->end_ticks = p->anchors[p->nanchors - 1].ticks;
 		break;
 	case TT_REC_MODULES:
 		return read_modules(p, r->meta.body);
@@ -523,6 +526,7 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 		bool trunc;
 		if (pi < 0)
 			goto oom;
+		t->procs[pi].last_image_ended = false; /* until this image's PROCESS_END */
 		if (each_record(t, metas[i], meta_record, &t->procs[pi], &trunc, err, errcap))
 			goto fail;
 	}

@@ -50,6 +50,8 @@ struct tt_process {
 	struct tt_anchor *anchors; /* in time order (over all its .meta files) */
 	struct tt_modmap *maps;	   /* in time order */
 	bool has_end;		   /* PROCESS_END present: tracing stopped cleanly */
+	bool last_image_ended;	   /* ... in its last image (the one after every exec) */
+	uint64_t end_ticks;	   /* then: when (its last PROCESS_END's clock record) */
 	uint64_t end_threads, end_emitted, end_recorded, end_dropped;
 	uint64_t untraced_allocs, untraced_bytes, untraced_frees, freeset_full;
 };

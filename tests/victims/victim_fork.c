@@ -15,7 +15,9 @@
  * each starting and ending threads (so its writer retires their handles) before it
  * forks the next; prints "generations ok". With "sequential": four children one
  * after another, each holding two blocks of 64 KiB (and 100 of 100 bytes) until it
- * exits without freeing them: never more than one child's blocks at a time. */
+ * exits without freeing them: never more than one child's blocks at a time. With
+ * "killed": three children hold theirs at the same time as the parent holds its
+ * own two, until the parent kills them (SIGKILL: no clean end): 512 KiB at once. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <limits.h>
@@ -221,6 +223,29 @@ __attribute__((noinline)) static void hold_until_exit(void)
 	usleep(20000);
 }
 
+static int killed_children(void)
+{
+	hold_until_exit(); /* the parent's */
+	pid_t kids[3];
+	for (int i = 0; i < 3; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			hold_until_exit();
+			for (;;)
+				pause();
+		}
+		if (kids[i] < 0)
+			return 1;
+	}
+	sleep(2); /* past the writer's gathering (1 s at most): their events are written */
+	for (int i = 0; i < 3; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	printf("killed ok\n");
+	return 0;
+}
+
 static int sequential_children(void)
 {
 	for (int i = 0; i < 4; i++) {
@@ -241,6 +266,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "sequential"))
 		return sequential_children();
+	if (argc > 1 && !strcmp(argv[1], "killed"))
+		return killed_children();
 	if (argc > 1 && !strcmp(argv[1], "generations")) {
 		int rc = generation(3);
 		printf("generations %s\n", rc == 0 ? "ok" : "failed");
