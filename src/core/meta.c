@@ -29,7 +29,7 @@ static void pack_cmdline(msgpack_packer *pk)
 {
 	static char buf[65536];
 	size_t len = 0;
-	int fd = sink_open("/proc/self/cmdline", O_RDONLY);
+	int fd = sink_open("/proc/self/cmdline", O_RDONLY, 0);
 	if (fd >= 0) {
 		ssize_t r;
 		while (len < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - len)) > 0)

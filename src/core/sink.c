@@ -4,11 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zstd_errors.h>
 
@@ -73,14 +76,19 @@ int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
 	char path[PATH_CAP];
 	if (join_path(path, dir, name) != 0)
 		return -ENAMETOOLONG;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0644);
-	if (fd < 0)
-		return -errno;
+	int fd = sink_open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644);
+	if (fd < 0) {
+		int e = errno;
+		if (e == EAGAIN)
+			unlink(path); /* created, then its number taken: see sink_open */
+		return -e;
+	}
 	unsigned char hdr[TT_HEADER_SIZE];
 	tt_header_encode(hdr, kind);
 	int rc = sink_write_all(fd, hdr, sizeof(hdr));
 	if (rc != 0) {
-		close(fd);
+		if (rc != -EBADF) /* else closed under us: the number is not ours */
+			close(fd);
 		unlink(path);
 		return rc;
 	}
@@ -116,6 +124,10 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
 	return rc != 0 ? rc : sink_write_all(fd, out, len);
 }
 
+/* Tries when a program closes our descriptor between our calls (a daemon sweeping
+ * every number in a loop): each retry is an open, a check and a write. */
+#define SWEEP_RETRIES 8
+
 /*
  * A file of ours holds no descriptor between writes: each frame opens the file by
  * name, checks it is the one created (device and inode), appends and closes.
@@ -125,40 +137,95 @@ int sink_frame(struct sink *s, int fd, const void *src, size_t n)
  * passes was written after the program had reused its number (its own file got a
  * zstd frame), closed under it, and counted against its RLIMIT_NOFILE (two a live
  * thread: 600 threads left a program of 1024 descriptors one). Now a number is
- * ours only between an open and the close two calls later, under the writer's pass
- * lock or the lifecycle lock, so never across a fork. An open takes the lowest
- * free number: one of 0-2 (a program about to reopen stdout there) is moved above
- * them at once.
+ * ours from an open to the close a few calls later, under the writer's pass lock
+ * or the lifecycle lock, so never across a fork.
+ *
+ * An open takes the lowest free number, the one the program's next open gets (a
+ * program that swept its descriptors reopens its files there at once): ours is
+ * moved at once to a number far above (F_DUPFD_CLOEXEC, high_base), and the low
+ * one is closed only if it is still the file opened (the name's device and inode,
+ * then kcmp): if the program closed it and opened its own file there in between,
+ * the number is the program's and stays open. A descriptor closed under us, or
+ * swapped for the program's file (dup2), is never closed by us: a retry.
  */
-int sink_open(const char *path, int flags)
+static int high_base(void)
 {
-	int fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0 || fd > 2)
-		return fd;
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	close(fd);
+	/* Near the top of the first 4096 (programs dup2 onto numbers of their own
+	 * choosing, usually low: 10, 255, 1024...; the table is not grown further,
+	 * each fork copies it), below a lower limit. */
+	struct rlimit rl;
+	rlim_t top = 4096;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
+		top = rl.rlim_cur;
+	return top > 512 ? (int)(top - 192) : top >= 64 ? (int)(top / 2) : 3;
+}
+
+/* Are descriptors a and b one open file (b a dup of a)? 1 yes, 0 no (or either is
+ * closed), -1 cannot tell (no kcmp here). */
+static int same_description(int a, int b)
+{
+	pid_t me = getpid();
+	long r = syscall(SYS_kcmp, me, me, KCMP_FILE, a, b);
+	if (r == 0)
+		return 1;
+	return r > 0 || errno == EBADF ? 0 : -1;
+}
+
+int sink_open(const char *path, int flags, mode_t mode)
+{
+	int fd = open(path, flags | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
+	if (hi < 0)
+		return fd; /* no room up there: stay */
+	/* Is what we duplicated the file at path (else the low number was the
+	 * program's by then: ours was closed by the program; leave its own)? */
+	struct stat a, b;
+	if (fstat(hi, &a) != 0 || stat(path, &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
+		close(hi);
+		errno = EAGAIN;
+		return -1;
+	}
+	/* And is the low number still it, a moment later? One call (kcmp), then the
+	 * close: the least time for the program to take the number between them. */
+	if (same_description(fd, hi) != 0)
+		close(fd);
 	return hi;
 }
 
-static bool same_file(int fd, const struct sink_file *f)
+/* Is fd f's file? 0, -ESTALE (another file), -EBADF (closed under us). *size: its
+ * size. */
+static int same_file(int fd, const struct sink_file *f, off_t *size)
 {
 	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (st.st_dev != f->dev || st.st_ino != f->ino)
+		return -ESTALE;
+	*size = st.st_size;
+	return 0;
 }
 
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
 {
 	*f = SINK_FILE_NONE;
-	if (strlen(name) >= sizeof(f->name))
+	char path[PATH_CAP];
+	if (strlen(name) >= sizeof(f->name) || join_path(path, dir, name) != 0)
 		return -ENAMETOOLONG;
-	int fd = sink_create(dir, name, kind);
+	int fd;
+	for (int attempt = 0;; attempt++) {
+		fd = sink_create(dir, name, kind);
+		if ((fd != -EAGAIN && fd != -EBADF) || attempt == SWEEP_RETRIES)
+			break; /* sink_create removed what it made of the file */
+	}
 	if (fd < 0)
 		return fd;
-	struct stat st;
-	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
 	close(fd);
-	if (rc != 0)
-		return rc;
+	struct stat st; /* by name: created O_EXCL, it is ours */
+	if (stat(path, &st) != 0)
+		return -errno;
 	f->created = true;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
@@ -166,48 +233,65 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
 	return 0;
 }
 
-/* Open f by name for appending, as the file it was created as. Returns the
- * descriptor or -errno (-ESTALE: the name is another file's now). */
-static int open_append(const char *dir, const struct sink_file *f)
+/* Open f (path) for appending, as the file it was created as; *size: its size.
+ * Returns the descriptor or -errno (-ESTALE: the name is another file's now). */
+static int open_append(const char *path, const struct sink_file *f, off_t *size)
 {
-	char path[PATH_CAP];
-	if (join_path(path, dir, f->name) != 0)
-		return -ENAMETOOLONG;
-	int fd = sink_open(path, O_WRONLY | O_APPEND);
+	int fd = sink_open(path, O_WRONLY | O_APPEND, 0);
 	if (fd < 0)
 		return -errno;
-	if (!same_file(fd, f)) {
+	int rc = same_file(fd, f, size);
+	if (rc == -EBADF)
+		return -EAGAIN; /* closed under us: not ours to close */
+	if (rc == -ESTALE) {
+		/* The number holds another file: the program put its own there (dup2)
+		 * since sink_open checked it, and it is not ours to close; or the name
+		 * is another file's now (ours is then open here, and closed). */
+		struct stat st;
+		if (stat(path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+			return -EAGAIN;
 		close(fd);
-		return -ESTALE; /* replaced by another file of that name */
 	}
-	return fd;
+	return rc == 0 ? fd : rc;
 }
 
 int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src, size_t n)
 {
 	if (!f->created)
 		return -EBADF;
+	char path[PATH_CAP];
+	if (join_path(path, dir, f->name) != 0)
+		return -ENAMETOOLONG;
 	/* Compressed first: the descriptor is then ours for an open, a write and a
-	 * close. A program that sweeps descriptors in that moment costs one retry. */
+	 * close. A program that sweeps descriptors in that moment costs a retry. */
 	const void *out;
 	size_t len;
 	int rc = sink_compress(s, src, n, &out, &len);
 	if (rc != 0)
 		return rc;
 	for (int attempt = 0;; attempt++) {
-		int fd = open_append(dir, f);
+		off_t size = 0;
+		int fd = open_append(path, f, &size);
+		if (fd == -EAGAIN && attempt < SWEEP_RETRIES)
+			continue;
 		if (fd < 0)
 			return fd;
 		rc = sink_write_all(fd, out, len);
+		if (rc == -EBADF) {
+			/* Closed under us (the number may be the program's again: not
+			 * closed by us). Whatever part of the frame went out is cut. */
+			if (truncate(path, size) != 0 || attempt == SWEEP_RETRIES)
+				return rc;
+			continue;
+		}
 		close(fd);
-		if (rc != -EBADF || attempt == 1)
-			return rc;
+		return rc;
 	}
 }
 
 ssize_t sink_read_file(const char *path, char *buf, size_t cap)
 {
-	int fd = sink_open(path, O_RDONLY);
+	int fd = sink_open(path, O_RDONLY, 0);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = read(fd, buf, cap);

@@ -72,10 +72,10 @@ static inline void sink_file_close(struct sink_file *f)
 	*f = SINK_FILE_NONE;
 }
 
-/* open(path, flags | O_CLOEXEC) for a moment's use, on a number above 2 (a program
- * that closed stdout may be about to open its replacement there). Returns the
- * descriptor, or -1 with errno set. */
-int sink_open(const char *path, int flags);
+/* open(path, flags | O_CLOEXEC, mode) for a moment's use, moved to a number far
+ * above the program's (see sink.c). Returns the descriptor, or -1 with errno set
+ * (EAGAIN: the program took the number in between; try again). */
+int sink_open(const char *path, int flags, mode_t mode);
 
 /* Read up to cap bytes of path from its start (open, read, close). Returns the
  * count or -errno. */
