@@ -273,49 +273,57 @@ Test(estimate, library_replaced_at_the_same_address, .timeout = 60)
 	support_rmdir(dirbuf);
 }
 
+/* The merged profile of victim_fork in `mode` (which prints "MODE ok"), its
+ * live and peak totals logged; free with fork_profile_close. */
+struct fork_run {
+	char dir[512];
+	struct tt_trace *t;
+	struct tt_profile *p;
+	struct tt_resolver *r;
+};
+
+static void fork_profile(struct fork_run *f, const char *mode)
+{
+	char out[4096], ok[64];
+	snprintf(f->dir, sizeof(f->dir), "%s", support_tmpdir(mode));
+	const char *args[] = {mode, NULL};
+	cr_assert_eq(run("victim_fork", args, f->dir, out, sizeof(out)), 0, "%s", out);
+	snprintf(ok, sizeof(ok), "%s ok", mode);
+	cr_assert(strstr(out, ok), "%s", out);
+	open_profile(f->dir, &f->t, &f->p, &f->r);
+	const struct tt_profile *p = f->p;
+	cr_log_info("%s: live at end %.0f [%.0f, %.0f], peak %.0f [%.0f, %.0f]", mode,
+		    p->live_bytes, p->live_bytes_lo, p->live_bytes_hi, p->peak_bytes,
+		    p->peak_bytes_lo, p->peak_bytes_hi);
+}
+
+static void fork_profile_close(struct fork_run *f)
+{
+	tt_resolver_destroy(f->r);
+	tt_profile_destroy(f->p);
+	tt_trace_destroy(f->t);
+	support_rmdir(f->dir);
+}
+
 /* Four processes one after another, each holding 128 KiB (and 10 KiB of small
  * blocks) until it exits: the peak is one child's, not the sum of their leaks,
  * which is what is live at the end. */
 Test(estimate, processes_one_after_another_peak_alone, .timeout = 60)
 {
-	char out[4096], dirbuf[512];
-	snprintf(dirbuf, sizeof(dirbuf), "%s", support_tmpdir("sequential"));
-	const char *args[] = {"sequential", NULL};
-	cr_assert_eq(run("victim_fork", args, dirbuf, out, sizeof(out)), 0, "%s", out);
-	cr_assert(strstr(out, "sequential ok"), "%s", out);
-	struct tt_trace *t;
-	struct tt_profile *p;
-	struct tt_resolver *r;
-	open_profile(dirbuf, &t, &p, &r);
-	cr_log_info("live at end %.0f [%.0f, %.0f], peak %.0f [%.0f, %.0f]", p->live_bytes,
-		    p->live_bytes_lo, p->live_bytes_hi, p->peak_bytes, p->peak_bytes_lo,
-		    p->peak_bytes_hi);
-	cr_expect_geq(p->live_bytes_hi, 4 * 131072, "every child's blocks leaked");
-	cr_expect_geq(p->peak_bytes, 131072, "a child held 128 KiB");
-	cr_expect_lt(p->peak_bytes, 2 * 131072, "no two children lived together");
-	tt_resolver_destroy(r);
-	tt_profile_destroy(p);
-	tt_trace_destroy(t);
-	support_rmdir(dirbuf);
+	struct fork_run f;
+	fork_profile(&f, "sequential");
+	cr_expect_geq(f.p->live_bytes_hi, 4 * 131072, "every child's blocks leaked");
+	cr_expect_geq(f.p->peak_bytes, 131072, "a child held 128 KiB");
+	cr_expect_lt(f.p->peak_bytes, 2 * 131072, "no two children lived together");
+	fork_profile_close(&f);
 }
 
 /* Three children killed (no clean end) while they and their parent held 128 KiB
  * each: they may have lived until the kill, and did; the peak is all four. */
 Test(estimate, killed_processes_count_until_the_end, .timeout = 60)
 {
-	char out[4096], dirbuf[512];
-	snprintf(dirbuf, sizeof(dirbuf), "%s", support_tmpdir("killed"));
-	const char *args[] = {"killed", NULL};
-	cr_assert_eq(run("victim_fork", args, dirbuf, out, sizeof(out)), 0, "%s", out);
-	cr_assert(strstr(out, "killed ok"), "%s", out);
-	struct tt_trace *t;
-	struct tt_profile *p;
-	struct tt_resolver *r;
-	open_profile(dirbuf, &t, &p, &r);
-	cr_log_info("peak %.0f [%.0f, %.0f]", p->peak_bytes, p->peak_bytes_lo, p->peak_bytes_hi);
-	cr_expect_geq(p->peak_bytes, 4 * 131072, "four processes held 128 KiB each at once");
-	tt_resolver_destroy(r);
-	tt_profile_destroy(p);
-	tt_trace_destroy(t);
-	support_rmdir(dirbuf);
+	struct fork_run f;
+	fork_profile(&f, "killed");
+	cr_expect_geq(f.p->peak_bytes, 4 * 131072, "four processes held 128 KiB each at once");
+	fork_profile_close(&f);
 }
