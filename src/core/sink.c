@@ -71,12 +71,13 @@ static int join_path(char *out, const char *dir, const char *name)
 	return (size_t)snprintf(out, PATH_CAP, "%s/%s", dir, name) >= PATH_CAP ? -ENAMETOOLONG : 0;
 }
 
-int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
+static int open_high(const char *path, int flags, mode_t mode, const struct sink_file *expect,
+		     struct stat *st);
+
+/* sink_create of path; *st: the new file's status. */
+static int create_file(const char *path, enum tt_file_kind kind, struct stat *st)
 {
-	char path[PATH_CAP];
-	if (join_path(path, dir, name) != 0)
-		return -ENAMETOOLONG;
-	int fd = sink_open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644);
+	int fd = open_high(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644, NULL, st);
 	if (fd < 0) {
 		int e = errno;
 		if (e == EAGAIN)
@@ -93,6 +94,13 @@ int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
 		return rc;
 	}
 	return fd;
+}
+
+int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
+{
+	char path[PATH_CAP];
+	struct stat st;
+	return join_path(path, dir, name) != 0 ? -ENAMETOOLONG : create_file(path, kind, &st);
 }
 
 int sink_compress(struct sink *s, const void *src, size_t n, const void **out, size_t *len)
@@ -171,19 +179,23 @@ static int same_description(int a, int b)
 	return r > 0 || errno == EBADF ? 0 : -1;
 }
 
-int sink_open(const char *path, int flags, mode_t mode)
+/* sink_open; *st: the file's status. With `expect`, a file that is it needs no
+ * look at the name (the program's file cannot be ours). */
+static int open_high(const char *path, int flags, mode_t mode, const struct sink_file *expect,
+		     struct stat *st)
 {
 	int fd = open(path, flags | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, high_base());
 	if (hi < 0)
-		return fd; /* no room up there: stay */
+		return fstat(fd, st) == 0 ? fd : (close(fd), -1); /* no room up there: stay */
 	/* Is what we duplicated the file at path (else the low number was the
 	 * program's by then: ours was closed by the program; leave its own)? */
-	struct stat a, b;
-	if (fstat(hi, &a) != 0 || stat(path, &b) != 0 || a.st_dev != b.st_dev ||
-	    a.st_ino != b.st_ino) {
+	struct stat b;
+	if (fstat(hi, st) != 0 ||
+	    (!(expect && st->st_dev == expect->dev && st->st_ino == expect->ino) &&
+	     (stat(path, &b) != 0 || st->st_dev != b.st_dev || st->st_ino != b.st_ino))) {
 		close(hi);
 		errno = EAGAIN;
 		return -1;
@@ -195,17 +207,10 @@ int sink_open(const char *path, int flags, mode_t mode)
 	return hi;
 }
 
-/* Is fd f's file? 0, -ESTALE (another file), -EBADF (closed under us). *size: its
- * size. */
-static int same_file(int fd, const struct sink_file *f, off_t *size)
+int sink_open(const char *path, int flags, mode_t mode)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return -errno;
-	if (st.st_dev != f->dev || st.st_ino != f->ino)
-		return -ESTALE;
-	*size = st.st_size;
-	return 0;
+	return open_high(path, flags, mode, NULL, &st);
 }
 
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)
@@ -215,17 +220,15 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
 	if (strlen(name) >= sizeof(f->name) || join_path(path, dir, name) != 0)
 		return -ENAMETOOLONG;
 	int fd;
+	struct stat st;
 	for (int attempt = 0;; attempt++) {
-		fd = sink_create(dir, name, kind);
+		fd = create_file(path, kind, &st);
 		if ((fd != -EAGAIN && fd != -EBADF) || attempt == SWEEP_RETRIES)
-			break; /* sink_create removed what it made of the file */
+			break; /* create_file removed what it made of the file */
 	}
 	if (fd < 0)
 		return fd;
 	close(fd);
-	struct stat st; /* by name: created O_EXCL, it is ours */
-	if (stat(path, &st) != 0)
-		return -errno;
 	f->created = true;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
@@ -237,22 +240,16 @@ int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, 
  * Returns the descriptor or -errno (-ESTALE: the name is another file's now). */
 static int open_append(const char *path, const struct sink_file *f, off_t *size)
 {
-	int fd = sink_open(path, O_WRONLY | O_APPEND, 0);
+	struct stat st;
+	int fd = open_high(path, O_WRONLY | O_APPEND, 0, f, &st);
 	if (fd < 0)
 		return -errno;
-	int rc = same_file(fd, f, size);
-	if (rc == -EBADF)
-		return -EAGAIN; /* closed under us: not ours to close */
-	if (rc == -ESTALE) {
-		/* The number holds another file: the program put its own there (dup2)
-		 * since sink_open checked it, and it is not ours to close; or the name
-		 * is another file's now (ours is then open here, and closed). */
-		struct stat st;
-		if (stat(path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
-			return -EAGAIN;
-		close(fd);
+	if (st.st_dev != f->dev || st.st_ino != f->ino) {
+		close(fd); /* the file at path, ours to close: another one than f */
+		return -ESTALE;
 	}
-	return rc == 0 ? fd : rc;
+	*size = st.st_size;
+	return fd;
 }
 
 int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const void *src, size_t n)
