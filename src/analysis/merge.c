@@ -49,28 +49,44 @@ struct arena {
 	size_t used; /* in the last chunk */
 };
 
+/* Horvitz-Thompson sums of live blocks: bytes, count, variance of the bytes. */
+struct live_sum {
+	double bytes, count, var;
+};
+
+static void live_sum_add(struct live_sum *to, const struct live_sum *d, double sign)
+{
+	to->bytes += sign * d->bytes;
+	to->count += sign * d->count;
+	to->var += sign * d->var;
+}
+
+struct proc_live {
+	struct live_sum live; /* its part of the total */
+	bool gone, end_passed;
+	unsigned files_left;
+};
+
+struct proc_end {
+	uint64_t ts;
+	unsigned proc;
+};
+
 struct merge_state {
 	struct tt_profile *p;
 	size_t cap_stacks;
 	struct u64map by_hash; /* stack hash -> index (a collision moves to hash + 1) */
 	struct arena arena;
 	uint32_t peak_epoch;
-	double live_bytes, live_count, live_var; /* the live total's HT sums */
-	double peak_lo;				 /* its 95 % low bound at the peak */
-	double peak_half;			 /* and its half-width there */
+	struct live_sum live; /* the live total's HT sums */
+	double peak_lo;	      /* its 95 % low bound at the peak */
+	double peak_half;     /* and its half-width there */
 	bool peak_set;
 	/* Per process: its part of the live total's sums, whether it has ended, and
 	 * its thread files still open in the timeline; the ends known from clock
 	 * records, in time order, and the next of them. */
-	struct proc_live {
-		double bytes, count, var;
-		bool gone, end_passed;
-		unsigned files_left;
-	} * procs;
-	struct proc_end {
-		uint64_t ts;
-		unsigned proc;
-	} * ends;
+	struct proc_live *procs;
+	struct proc_end *ends;
 	unsigned nends, next_end;
 };
 
@@ -280,13 +296,9 @@ static void live_move(struct merge_state *ms, struct tt_stack *s, double x, doub
 	struct proc_live *pl = &ms->procs[s->proc];
 	if (pl->gone)
 		return; /* out of the total already */
-	double db = sign * x * w, dc = sign * w, dv = sign * x * x * (w - 1.0) * w;
-	ms->live_bytes += db;
-	ms->live_count += dc;
-	ms->live_var += dv;
-	pl->bytes += db;
-	pl->count += dc;
-	pl->var += dv;
+	struct live_sum d = {x * w, w, x * x * (w - 1.0) * w};
+	live_sum_add(&ms->live, &d, sign);
+	live_sum_add(&pl->live, &d, sign);
 }
 
 /* Process `proc` has ended: its blocks leave the total; its stacks keep their
@@ -296,10 +308,8 @@ static void proc_gone(struct merge_state *ms, unsigned proc)
 	struct proc_live *pl = &ms->procs[proc];
 	if (pl->gone)
 		return;
-	ms->live_bytes -= pl->bytes;
-	ms->live_count -= pl->count;
-	ms->live_var -= pl->var;
-	pl->bytes = pl->count = pl->var = 0;
+	live_sum_add(&ms->live, &pl->live, -1);
+	pl->live = (struct live_sum){0};
 	pl->gone = true;
 	struct tt_profile *p = ms->p;
 	for (unsigned i = 0; i < p->nstacks; i++) {
@@ -357,15 +367,15 @@ static void note_peak(struct run *r, const struct cursor *c)
 {
 	struct merge_state *ms = &r->pp->ms;
 	struct tt_profile *p = r->p;
-	double sd = TT_Z95 * sqrt(ms->live_var > 0 ? ms->live_var : 0);
-	if (ms->live_bytes + sd > p->peak_bytes_hi)
-		p->peak_bytes_hi = ms->live_bytes + sd;
-	if (ms->live_bytes - sd > ms->peak_lo || !ms->peak_set) {
+	double sd = TT_Z95 * sqrt(ms->live.var > 0 ? ms->live.var : 0);
+	if (ms->live.bytes + sd > p->peak_bytes_hi)
+		p->peak_bytes_hi = ms->live.bytes + sd;
+	if (ms->live.bytes - sd > ms->peak_lo || !ms->peak_set) {
 		ms->peak_set = true;
-		ms->peak_lo = ms->live_bytes - sd;
+		ms->peak_lo = ms->live.bytes - sd;
 		ms->peak_half = sd;
-		p->peak_bytes = ms->live_bytes;
-		p->peak_count = ms->live_count;
+		p->peak_bytes = ms->live.bytes;
+		p->peak_count = ms->live.count;
 		p->peak_ts = c->ts;
 		p->peak_proc = r->p->trace->threads[c->thread].proc;
 		ms->peak_epoch++;

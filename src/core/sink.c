@@ -71,38 +71,6 @@ static int join_path(char *out, const char *dir, const char *name)
 	return (size_t)snprintf(out, PATH_CAP, "%s/%s", dir, name) >= PATH_CAP ? -ENAMETOOLONG : 0;
 }
 
-static int open_high(const char *path, int flags, mode_t mode, const struct sink_file *expect,
-		     struct stat *st);
-
-/* sink_create of path; *st: the new file's status. */
-static int create_file(const char *path, enum tt_file_kind kind, struct stat *st)
-{
-	int fd = open_high(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644, NULL, st);
-	if (fd < 0) {
-		int e = errno;
-		if (e == EAGAIN)
-			unlink(path); /* created, then its number taken: see sink_open */
-		return -e;
-	}
-	unsigned char hdr[TT_HEADER_SIZE];
-	tt_header_encode(hdr, kind);
-	int rc = sink_write_all(fd, hdr, sizeof(hdr));
-	if (rc != 0) {
-		if (rc != -EBADF) /* else closed under us: the number is not ours */
-			close(fd);
-		unlink(path);
-		return rc;
-	}
-	return fd;
-}
-
-int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
-{
-	char path[PATH_CAP];
-	struct stat st;
-	return join_path(path, dir, name) != 0 ? -ENAMETOOLONG : create_file(path, kind, &st);
-}
-
 int sink_compress(struct sink *s, const void *src, size_t n, const void **out, size_t *len)
 {
 	size_t bound = ZSTD_compressBound(n);
@@ -211,6 +179,35 @@ int sink_open(const char *path, int flags, mode_t mode)
 {
 	struct stat st;
 	return open_high(path, flags, mode, NULL, &st);
+}
+
+/* sink_create of path; *st: the new file's status. */
+static int create_file(const char *path, enum tt_file_kind kind, struct stat *st)
+{
+	int fd = open_high(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0644, NULL, st);
+	if (fd < 0) {
+		int e = errno;
+		if (e == EAGAIN)
+			unlink(path); /* created, then its number taken: see sink_open */
+		return -e;
+	}
+	unsigned char hdr[TT_HEADER_SIZE];
+	tt_header_encode(hdr, kind);
+	int rc = sink_write_all(fd, hdr, sizeof(hdr));
+	if (rc != 0) {
+		if (rc != -EBADF) /* else closed under us: the number is not ours */
+			close(fd);
+		unlink(path);
+		return rc;
+	}
+	return fd;
+}
+
+int sink_create(const char *dir, const char *name, enum tt_file_kind kind)
+{
+	char path[PATH_CAP];
+	struct stat st;
+	return join_path(path, dir, name) != 0 ? -ENAMETOOLONG : create_file(path, kind, &st);
 }
 
 int sink_file_create(const char *dir, const char *name, enum tt_file_kind kind, struct sink_file *f)

@@ -67,7 +67,7 @@ int sink_file_frame(struct sink *s, const char *dir, struct sink_file *f, const 
 		    size_t n);
 
 /* Forget f (nothing is held open). */
-static inline void sink_file_close(struct sink_file *f)
+static inline void sink_file_forget(struct sink_file *f)
 {
 	*f = SINK_FILE_NONE;
 }

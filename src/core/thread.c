@@ -138,8 +138,8 @@ void thread_recycle(struct thagtrace_thread *t)
 	}
 	/* What the writer kept for the thread goes; the table is emptied. */
 	encode_buf_destroy(&t->pending);
-	sink_file_close(&t->events); /* closed by its last pass already */
-	sink_file_close(&t->freq);
+	sink_file_forget(&t->events); /* the next thread creates its own */
+	sink_file_forget(&t->freq);
 	if (sites_recycle(&t->sites) != 0) {
 		thread_destroy(t);
 		return;
@@ -252,9 +252,6 @@ void thread_destroy(struct thagtrace_thread *t)
 		return;
 	sites_fini(&t->sites);
 	encode_buf_destroy(&t->pending); /* a fork child's: the parent's to write, not ours */
-	/* Open only in a fork child that discards its parent's handles. */
-	sink_file_close(&t->events);
-	sink_file_close(&t->freq);
 	munmap(t, t->map_bytes);
 }
 

@@ -230,11 +230,11 @@ static void open_files(struct thagtrace_thread *t)
 		snprintf(name, sizeof(name), "%s.freq", base);
 		rc = sink_file_create(w.dir, name, TT_FILE_FREQ, &t->freq);
 		if (rc == -EEXIST) {
-			sink_file_close(&t->events);
+			sink_file_forget(&t->events);
 			continue; /* leaves a header-only .bin behind; readers skip those */
 		}
 		if (rc < 0) {
-			sink_file_close(&t->events);
+			sink_file_forget(&t->events);
 			writer_fail("cannot create", name, -rc);
 			return;
 		}
@@ -394,8 +394,8 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 	flush_frame(&t->freq);
 
 	if (closing) {
-		sink_file_close(&t->events);
-		sink_file_close(&t->freq);
+		sink_file_forget(&t->events);
+		sink_file_forget(&t->freq);
 		w.threads++;
 		w.emitted += emitted;
 		w.recorded += load_relaxed(&t->ring.recorded);
@@ -722,7 +722,7 @@ int writer_start(const struct thagtrace_config *cfg)
 	}
 	return 0;
 fail:
-	sink_file_close(&w.meta);
+	sink_file_forget(&w.meta);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 	return rc;
@@ -730,7 +730,7 @@ fail:
 
 static void writer_release(void)
 {
-	sink_file_close(&w.meta);
+	sink_file_forget(&w.meta);
 	encode_buf_destroy(&w.sb);
 	sink_fini(&w.sink);
 }
