@@ -136,7 +136,8 @@ static int write_meta(const char *dir, uint64_t end_ticks, uint64_t events)
 	meta_encode_process(&pk, &cfg, "monotonic");
 	encode_clock(&pk, BASE_TICKS, BASE_TICKS, 1700000000000000000ull);
 	encode_clock(&pk, end_ticks, end_ticks, 1700000000000000000ull + end_ticks - BASE_TICKS);
-	meta_encode_end(&pk, NTHREADS, events, events, 0, 0, 0, 0, 0);
+	meta_encode_end(
+	    &pk, &(struct meta_totals){.threads = NTHREADS, .emitted = events, .recorded = events});
 	int rc = sink_frame(&sk, fd, b.data, b.size);
 	msgpack_sbuffer_destroy(&b);
 	close(fd);

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -870,6 +871,100 @@ static void count_tid_files(const char *path, void *ctx)
 	struct tally t = {0};
 	tally_file(path, &t);
 	c->with_allocs += t.allocs > 0;
+}
+
+/* What a flood's files say about shedding (shed.h). */
+struct shed_tally {
+	uint64_t allocs, below_one, not_power_of_two, shed_bins, shed_meta, dropped;
+	unsigned flood_sites; /* .freq files whose last count of one site is 50 000 */
+	bool meta_seen;
+};
+
+/* PROCESS_END's "shed", or -1 when the map has none. */
+static long long map_u64(const msgpack_object *map, const char *key)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return -1;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
+		    !memcmp(kv->key.via.str.ptr, key, strlen(key)) &&
+		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			return (long long)kv->val.via.u64;
+	}
+	return -1;
+}
+
+static void shed_file(const char *path, void *ctx)
+{
+	struct shed_tally *t = ctx;
+	size_t len = strlen(path);
+	bool meta = len > 5 && !strcmp(path + len - 5, ".meta");
+	bool freq = len > 5 && !strcmp(path + len - 5, ".freq");
+	if (!meta && !freq && (len < 4 || strcmp(path + len - 4, ".bin")))
+		return;
+	char err[512];
+	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	struct tt_record r;
+	uint64_t shed = 0, dropped = 0, flood_site = 0, flood_count = 0;
+	int rc;
+	while ((rc = tt_decoder_next(d, &r)) > 0) {
+		if (r.tag == TT_REC_SITE && r.site.bytes >= (uint64_t)r.site.count * 16384 &&
+		    r.site.count > 1000) { /* cumulative: the last snapshot counts */
+			flood_site = r.site.site;
+			flood_count = r.site.count;
+		} else if (r.tag == TT_REC_ALLOC && r.alloc.size == 16384) {
+			int e;
+			t->allocs++;
+			t->below_one += r.alloc.probability < 1.0;
+			t->not_power_of_two += frexp(r.alloc.probability, &e) != 0.5;
+		} else if (r.tag == TT_REC_DROPS) { /* cumulative: the last one counts */
+			shed = r.drops.shed;
+			dropped = r.drops.dropped;
+		} else if (r.tag == TT_REC_PROCESS_END) {
+			long long v = map_u64(r.meta.body, "shed");
+			cr_assert_geq(v, 0, "%s: PROCESS_END has no shed total", path);
+			t->shed_meta = (uint64_t)v;
+			t->meta_seen = true;
+		}
+	}
+	cr_assert_geq(rc, 0, "%s: %s", path, tt_decoder_error(d));
+	tt_decoder_destroy(d);
+	t->shed_bins += shed;
+	t->dropped += dropped;
+	t->flood_sites += flood_site && flood_count == 50000;
+}
+
+/*
+ * Four threads allocate and free 16 KiB blocks (the large tier: each one sampled)
+ * as fast as they can, into the smallest rings: the writer cannot keep up, and
+ * rather than fill and drop, the rings shed. What is shed is counted in each
+ * thread's DROPS record and in the process's totals, the same number; what is kept
+ * carries the lower probability it was kept with, 2^-k of the rule's 1, exactly.
+ */
+Test(preload, rings_the_writer_cannot_keep_up_with_shed_with_honest_weights, .timeout = 60)
+{
+	struct run r;
+	const char *e[] = {"THAGTRACE_RING_KB=8", NULL};
+	run_victim(&r, e, "victim_threads", "flood", "4", NULL);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_empty(r.err);
+	struct shed_tally t = {0};
+	support_each_file(outdir, shed_file, &t);
+	cr_assert(t.meta_seen, "no PROCESS_END in the process file");
+	cr_assert_gt(t.shed_bins, 0, "nothing shed: the rings never passed 5/8");
+	cr_assert_eq(t.shed_meta, t.shed_bins, "PROCESS_END says %llu shed, the threads %llu",
+		     (unsigned long long)t.shed_meta, (unsigned long long)t.shed_bins);
+	cr_assert_lt(t.shed_bins + t.allocs, 4 * 50000 + 1, "shed and kept are 16 KiB blocks");
+	cr_assert_gt(t.allocs, 0, "every site's first block is kept at least");
+	cr_assert_gt(t.below_one, 0, "no block kept at a thinned probability (%llu kept)",
+		     (unsigned long long)t.allocs);
+	cr_assert_eq(t.not_power_of_two, 0, "%llu probabilities are not 2^-k",
+		     (unsigned long long)t.not_power_of_two);
+	cr_assert_eq(t.flood_sites, 4, "%u thread files count 50 000 calls of the flood's site",
+		     t.flood_sites);
+	support_rmdir(outdir);
 }
 
 /* A program linked with the library stops and starts tracing while a thread keeps

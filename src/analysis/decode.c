@@ -489,6 +489,9 @@ static int decode_object(struct tt_decoder *d, const msgpack_object *o, struct t
 		FIELD_U64(1, &rec->drops.emitted);
 		FIELD_U64(2, &rec->drops.dropped);
 		FIELD_U64(3, &rec->drops.dropped_bytes);
+		rec->drops.shed = 0;
+		if (o->via.array.size > 4)
+			FIELD_U64(4, &rec->drops.shed);
 		break;
 	case TT_REC_END:
 		FIELD_U64(1, &rec->end.emitted);

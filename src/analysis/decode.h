@@ -47,6 +47,7 @@ struct tt_record {
 		} free;
 		struct {
 			uint64_t emitted, dropped, dropped_bytes;
+			uint64_t shed; /* 0 when the record has no 5th field */
 		} drops;
 		struct {
 			uint64_t emitted, recorded, dropped, end; /* end in ticks */

@@ -108,6 +108,7 @@ int tt_estimate(struct tt_profile *p)
 		p->exact_bytes += th->freq_bytes;
 		p->dropped += st->dropped;
 		p->dropped_bytes += st->dropped_bytes;
+		p->shed += st->shed;
 		if (t->procs[th->proc].uncalibrated)
 			continue; /* its sites' exact totals, or its samples, are incomplete */
 		for (unsigned s = 0; s < th->nsites; s++) {

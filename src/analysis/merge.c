@@ -620,6 +620,7 @@ static int fill(struct run *r, struct cursor *c)
 			ts->emitted = rec->drops.emitted;
 			ts->dropped = rec->drops.dropped;
 			ts->dropped_bytes = rec->drops.dropped_bytes;
+			ts->shed = rec->drops.shed;
 			break;
 		case TT_REC_NAME: { /* the thread renamed itself: its last name */
 			struct tt_thread *th = &r->p->trace->threads[c->thread];

@@ -56,6 +56,7 @@ struct tt_thread_stats {
 	bool selected;		 /* passes the --pid / --thread filter */
 	uint64_t samples, frees; /* ALLOC and FREE records */
 	uint64_t emitted, recorded, dropped, dropped_bytes;
+	uint64_t shed; /* sampled allocations shed under load (not recorded, not dropped) */
 	bool has_end, truncated;
 	uint64_t end_ts;
 };
@@ -93,6 +94,7 @@ struct tt_profile {
 	uint64_t samples, sampled_bytes, frees_matched, frees_unmatched;
 	uint64_t exact_calls, exact_bytes; /* from .freq (selected threads) */
 	uint64_t dropped, dropped_bytes, untraced_allocs, untraced_bytes, freeset_full;
+	uint64_t shed;		       /* sampled allocations shed under load (shed.h) */
 	uint64_t events;	       /* ALLOC + FREE records read */
 	uint64_t first_ts, last_ts;    /* over the events */
 	unsigned last_proc;	       /* the process whose clock last_ts is on */

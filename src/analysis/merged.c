@@ -121,8 +121,9 @@ int tt_merged_pprof(const char *path, const struct tt_profile *p, struct tt_reso
 		}
 		break;
 	}
-	snprintf(text, sizeof(text), "dropped events: %llu; samples: %llu",
-		 (unsigned long long)p->dropped, (unsigned long long)p->samples);
+	snprintf(text, sizeof(text), "dropped events: %llu; samples: %llu; shed under load: %llu",
+		 (unsigned long long)p->dropped, (unsigned long long)p->samples,
+		 (unsigned long long)p->shed);
 	tt_pprof_add_comment(pp, text);
 	int rc = 0;
 	for (unsigned i = 0; i < p->nstacks && !rc; i++) {

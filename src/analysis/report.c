@@ -311,6 +311,12 @@ static void text_totals(FILE *f, const struct tt_profile *p)
 		human_count((double)p->samples, b1, sizeof(b1)),
 		p->exact_calls ? 100.0 * (double)p->samples / (double)p->exact_calls : 0.0,
 		human_count((double)p->frees_matched, b2, sizeof(b2)));
+	if (p->shed)
+		fprintf(f,
+			"  shed         %s sampled allocations not recorded under load (the "
+			"writer fell behind: those kept carry the lower probability, so the "
+			"estimates stay unbiased, with wider intervals)\n",
+			human_count((double)p->shed, b1, sizeof(b1)));
 	if (!p->exact_calls && p->samples)
 		fprintf(f, "  (no call-site counts (.freq): estimates are not calibrated)\n");
 }
@@ -655,15 +661,17 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 	fprintf(
 	    f,
 	    ", \"samples\": %llu, \"events\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, "
-	    "\"untraced_allocs\": %llu, \"untraced_bytes\": %llu, \"freeset_full\": %llu, "
+	    "\"shed\": %llu, \"untraced_allocs\": %llu, \"untraced_bytes\": %llu, "
+	    "\"freeset_full\": %llu, "
 	    "\"exact_calls\": %llu, \"exact_bytes\": %llu, \"frees_matched\": %llu, "
 	    "\"frees_unmatched\": %llu, \"threads\": %u, \"processes\": %u}",
 	    (unsigned long long)p->samples, (unsigned long long)p->events,
 	    (unsigned long long)p->dropped, (unsigned long long)p->dropped_bytes,
-	    (unsigned long long)p->untraced_allocs, (unsigned long long)p->untraced_bytes,
-	    (unsigned long long)p->freeset_full, (unsigned long long)p->exact_calls,
-	    (unsigned long long)p->exact_bytes, (unsigned long long)p->frees_matched,
-	    (unsigned long long)p->frees_unmatched, p->nthreads, p->nprocesses);
+	    (unsigned long long)p->shed, (unsigned long long)p->untraced_allocs,
+	    (unsigned long long)p->untraced_bytes, (unsigned long long)p->freeset_full,
+	    (unsigned long long)p->exact_calls, (unsigned long long)p->exact_bytes,
+	    (unsigned long long)p->frees_matched, (unsigned long long)p->frees_unmatched,
+	    p->nthreads, p->nprocesses);
 
 	json_stack_list(f, p, r, "stacks", o->by, o->top);
 	json_sites(f, p, r);
@@ -705,12 +713,13 @@ int tt_report_json(FILE *f, const struct tt_profile *p, struct tt_resolver *r,
 		fprintf(f,
 			", \"alloc_bytes\": %llu, \"alloc_count\": %llu, \"samples\": %llu, "
 			"\"frees\": %llu, \"dropped\": %llu, \"dropped_bytes\": %llu, "
-			"\"clean_end\": %s, "
+			"\"shed\": %llu, \"clean_end\": %s, "
 			"\"truncated\": %s}",
 			(unsigned long long)th->freq_bytes, (unsigned long long)th->freq_count,
 			(unsigned long long)st->samples, (unsigned long long)st->frees,
 			(unsigned long long)st->dropped, (unsigned long long)st->dropped_bytes,
-			st->has_end ? "true" : "false", st->truncated ? "true" : "false");
+			(unsigned long long)st->shed, st->has_end ? "true" : "false",
+			st->truncated ? "true" : "false");
 	}
 	fputs("]", f);
 

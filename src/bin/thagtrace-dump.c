@@ -47,6 +47,8 @@ static void print_record(const struct tt_record *r)
 	case TT_REC_DROPS:
 		printf(" emitted=%" PRIu64 " dropped=%" PRIu64 " dropped_bytes=%" PRIu64,
 		       r->drops.emitted, r->drops.dropped, r->drops.dropped_bytes);
+		if (r->drops.shed) /* files before v2.1 have none */
+			printf(" shed=%" PRIu64, r->drops.shed);
 		break;
 	case TT_REC_END:
 		printf(" emitted=%" PRIu64 " recorded=%" PRIu64 " dropped=%" PRIu64 " end=%" PRIu64,

@@ -45,7 +45,8 @@ enum tt_record_tag {
 	TT_REC_STACK = 2,  /* [2, stack_id, flags, [frame, ...]] frames leaf first */
 	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] (see below) */
 	TT_REC_FREE = 4,   /* [4, dt, ptr] */
-	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes] cumulative */
+	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes, shed] cumulative;
+			    * shed (sampled allocations shed under load) since v2.1 */
 	TT_REC_END = 6,	   /* [6, emitted, recorded, dropped, end_ticks] clean close */
 	/* .freq */
 	TT_REC_SITE = 7,     /* [7, site, count, bytes] cumulative, exact */

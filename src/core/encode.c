@@ -280,13 +280,15 @@ void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint6
 	emit_end(pk, tmp, rec, o);
 }
 
-void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes)
+void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes,
+		  uint64_t shed)
 {
-	msgpack_pack_array(pk, 4);
+	msgpack_pack_array(pk, 5);
 	msgpack_pack_uint8(pk, TT_REC_DROPS);
 	msgpack_pack_uint64(pk, emitted);
 	msgpack_pack_uint64(pk, dropped);
 	msgpack_pack_uint64(pk, dropped_bytes);
+	msgpack_pack_uint64(pk, shed);
 }
 
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,

@@ -62,7 +62,8 @@ void encode_events_init(struct encode_events *e, uint64_t start_ticks);
 void encode_alloc(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr,
 		  uint64_t size, uint32_t stack_id, double probability);
 void encode_free(msgpack_packer *pk, struct encode_events *e, uint64_t ts, uint64_t ptr);
-void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes);
+void encode_drops(msgpack_packer *pk, uint64_t emitted, uint64_t dropped, uint64_t dropped_bytes,
+		  uint64_t shed);
 void encode_end(msgpack_packer *pk, uint64_t emitted, uint64_t recorded, uint64_t dropped,
 		uint64_t end_ticks);
 void encode_site(msgpack_packer *pk, uint64_t site, uint64_t count, uint64_t bytes);

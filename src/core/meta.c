@@ -81,19 +81,18 @@ void meta_encode_process(msgpack_packer *pk, const struct thagtrace_config *cfg,
 	encode_kv_i64(pk, "zstd_level", cfg->zstd_level);
 }
 
-void meta_encode_end(msgpack_packer *pk, uint64_t threads, uint64_t emitted, uint64_t recorded,
-		     uint64_t dropped, uint64_t untraced_allocs, uint64_t untraced_bytes,
-		     uint64_t untraced_frees, uint64_t freeset_full)
+void meta_encode_end(msgpack_packer *pk, const struct meta_totals *m)
 {
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_uint8(pk, TT_REC_PROCESS_END);
-	msgpack_pack_map(pk, 8);
-	encode_kv_u64(pk, "untraced_allocs", untraced_allocs);
-	encode_kv_u64(pk, "untraced_bytes", untraced_bytes);
-	encode_kv_u64(pk, "untraced_frees", untraced_frees);
-	encode_kv_u64(pk, "freeset_full", freeset_full);
-	encode_kv_u64(pk, "threads", threads);
-	encode_kv_u64(pk, "emitted", emitted);
-	encode_kv_u64(pk, "recorded", recorded);
-	encode_kv_u64(pk, "dropped", dropped);
+	msgpack_pack_map(pk, 9);
+	encode_kv_u64(pk, "untraced_allocs", m->untraced_allocs);
+	encode_kv_u64(pk, "untraced_bytes", m->untraced_bytes);
+	encode_kv_u64(pk, "untraced_frees", m->untraced_frees);
+	encode_kv_u64(pk, "freeset_full", m->freeset_full);
+	encode_kv_u64(pk, "threads", m->threads);
+	encode_kv_u64(pk, "emitted", m->emitted);
+	encode_kv_u64(pk, "recorded", m->recorded);
+	encode_kv_u64(pk, "dropped", m->dropped);
+	encode_kv_u64(pk, "shed", m->shed);
 }

@@ -132,8 +132,12 @@ double record_decide_rare(struct thagtrace_thread *t, struct site_entry *e, uint
 {
 	if (size < tt_sampling.min_size)
 		return 0.0; /* counted in .freq, not tracked */
-	return sampler_decide_cached(&t->sampler, &tt_sampling, size, load_relaxed(&e->count),
-				     e->thr);
+	uint64_t count = load_relaxed(&e->count);
+	double p = sampler_decide_cached(&t->sampler, &tt_sampling, size, count, e->thr);
+	/* A site's first allocation keeps its stack; mode all drops, never sheds. */
+	if (p != 0.0 && count > 1 && tt_sampling.mode != THAGTRACE_SAMPLE_ALL)
+		p = shed_apply(t, p);
+	return p;
 }
 
 double record_decide_at(struct thagtrace_thread *t, uint64_t size, uintptr_t site)

@@ -13,6 +13,7 @@
 
 #include "freeset.h"
 #include "sampler.h"
+#include "shed.h"
 #include "thread.h"
 #include "tracer.h"
 
@@ -133,8 +134,9 @@ record_count_draw(struct thagtrace_thread *t, uint64_t size, uintptr_t site, dou
 		uint64_t thr = e->thr[size >= sp->medium];
 		/* thr == UINT64_MAX (certain) misses once in 2^64 draws: far below the
 		 * rounding of the recorded double probability. */
-		*p = __builtin_expect(sampler_bits(&t->sampler) < thr, 0) ? (double)thr * 0x1.0p-64
-									  : 0.0;
+		*p = 0.0;
+		if (__builtin_expect(sampler_bits(&t->sampler) < thr, 0))
+			*p = shed_apply(t, (double)thr * 0x1.0p-64);
 	}
 	return true;
 }

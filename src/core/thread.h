@@ -72,6 +72,7 @@ struct thagtrace_thread {
 	uintptr_t stack_lo, stack_hi; /* 0, 0: bounds unknown, no frame walk */
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
+	_Atomic uint64_t shed;	       /* sampled allocations shed under load (shed.h) */
 	uint32_t files_on_data;	       /* set before publication: open files only once events
 					* or sites arrive (the spare handle) */
 	_Atomic uint32_t lazy;	       /* registered on first allocation: the writer reclaims it
@@ -87,6 +88,7 @@ struct thagtrace_thread {
 	struct thagtrace_thread *retire_next;
 	struct sink_file events, freq; /* not created until the writer creates them */
 	uint64_t drops_written;	       /* dropped count in the last DROPS record */
+	uint64_t shed_written;	       /* and its shed count */
 	uint64_t emitted_written;
 	uint32_t name_seq_written; /* name_seq of the name last written (THREAD or NAME) */
 

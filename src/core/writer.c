@@ -100,7 +100,7 @@ static struct {
 	bool backlog;
 	unsigned costly; /* threads whose files this pass opened or closed */
 	/* Totals over closed threads, for PROCESS_END. */
-	uint64_t threads, emitted, recorded, dropped;
+	uint64_t threads, emitted, recorded, dropped, shed;
 } w = {.pass_lock = PTHREAD_MUTEX_INITIALIZER};
 
 void writer_fork_lock(void)
@@ -358,12 +358,16 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 		}
 	}
 
-	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t);
+	uint64_t emitted = thread_emitted(t), dropped = thread_dropped(t),
+		 shed = load_relaxed(&t->shed);
 	if (!w.failed && t->events.created) {
 		note_rename(t);
-		if (dropped != t->drops_written || (closing && emitted != t->emitted_written)) {
-			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes));
+		if (dropped != t->drops_written || shed != t->shed_written ||
+		    (closing && emitted != t->emitted_written)) {
+			encode_drops(&w.pk, emitted, dropped, load_relaxed(&t->ring.dropped_bytes),
+				     shed);
 			t->drops_written = dropped;
+			t->shed_written = shed;
 			t->emitted_written = emitted;
 		}
 		if (closing)
@@ -400,6 +404,7 @@ static bool thread_pass(struct thagtrace_thread *t, bool closing, bool final)
 		w.emitted += emitted;
 		w.recorded += load_relaxed(&t->ring.recorded);
 		w.dropped += dropped;
+		w.shed += shed;
 	}
 	return true;
 }
@@ -605,9 +610,17 @@ static void *writer_main(void *arg)
 	if (!w.failed) {
 		modules_write_pending(&w.pk); /* maps a quick dlclose replaced */
 		encode_anchor();
-		meta_encode_end(&w.pk, w.threads, w.emitted, w.recorded, w.dropped,
-				load_relaxed(&tt_untraced_allocs), load_relaxed(&tt_untraced_bytes),
-				load_relaxed(&tt_untraced_frees), freeset_overflows());
+		meta_encode_end(&w.pk, &(struct meta_totals){
+					   .threads = w.threads,
+					   .emitted = w.emitted,
+					   .recorded = w.recorded,
+					   .dropped = w.dropped,
+					   .shed = w.shed,
+					   .untraced_allocs = load_relaxed(&tt_untraced_allocs),
+					   .untraced_bytes = load_relaxed(&tt_untraced_bytes),
+					   .untraced_frees = load_relaxed(&tt_untraced_frees),
+					   .freeset_full = freeset_overflows(),
+				       });
 		flush_frame(&w.meta);
 	}
 	struct rusage ru;
@@ -674,7 +687,7 @@ int writer_start(const struct thagtrace_config *cfg)
 	store_relaxed(&w.stop, 0);
 	w.failed = w.alone = false;
 	w.last_alone_ns = tt_now_ns();
-	w.threads = w.emitted = w.recorded = w.dropped = 0;
+	w.threads = w.emitted = w.recorded = w.dropped = w.shed = 0;
 	w.flush_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
 	snprintf(w.dir, sizeof(w.dir), "%s", cfg->output_dir);
 

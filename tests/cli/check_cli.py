@@ -306,7 +306,7 @@ def check_golden_merge(tools, work, golden):
     # alone: every later moment holds p < 1 blocks whose spread lowers the live
     # total's 95 % low bound) holds 100 B calibrated, the end 3478: the end.
     for k, v in (("alloc_bytes", 7134), ("alloc_count", 209), ("live_bytes", 3478),
-                 ("peak_bytes", 3478), ("samples", 8), ("dropped", 2), ("threads", 2),
+                 ("peak_bytes", 3478), ("samples", 8), ("dropped", 2), ("shed", 3), ("threads", 2),
                  ("processes", 1)):
         check(t.get(k) == v, "golden-merge: totals.%s = %r, want %r" % (k, t.get(k), v))
     hist = [(h["min"], h["max"], h["count"], h["bytes"]) for h in j.get("size_histogram", [])]

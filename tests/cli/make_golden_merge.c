@@ -87,8 +87,10 @@ static void write_meta(void)
 	encode_clock(&pk, BASE, BASE, REALTIME);
 	flush(fd);
 	encode_clock(&pk, BASE + 2000, BASE + 2000, REALTIME + 2000);
-	/* main: 7 events recorded; worker: 8 emitted, 6 recorded, 2 dropped */
-	meta_encode_end(&pk, 2, 15, 13, 2, 0, 0, 0, 0);
+	/* main: 7 events recorded; worker: 8 emitted, 6 recorded, 2 dropped, 3 shed */
+	meta_encode_end(&pk,
+			&(struct meta_totals){
+			    .threads = 2, .emitted = 15, .recorded = 13, .dropped = 2, .shed = 3});
 	flush(fd);
 	if (fd >= 0)
 		close(fd);
@@ -154,7 +156,7 @@ static void write_worker(void)
 	encode_stack(&pk, 8, 0, s3, 3);
 	encode_alloc(&pk, &ev, BASE + 650, PTR(6), 32, 8, 0.01);
 	encode_free(&pk, &ev, BASE + 800, PTR(4));
-	encode_drops(&pk, 6, 2, 96);
+	encode_drops(&pk, 6, 2, 96, 3); /* and 3 sampled allocations shed under load */
 	encode_alloc(&pk, &ev, BASE + 1100, PTR(8), 64, 7, 0.5);
 	encode_free(&pk, &ev, BASE + 1200, PTR(5));
 	encode_end(&pk, 8, 6, 2, BASE + 1250);

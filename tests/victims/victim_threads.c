@@ -11,7 +11,9 @@
  *   stress N  N threads at once, cross-thread frees (every one allocates 2000)
  *   serial N  N threads one after another, 10 ms apart (time for the writer to take
  *             each one's handle back, so the next reuses it)
- * Each worker does ALLOCS allocations of 64 bytes from one site. Prints
+ *   flood N   N threads each allocating and freeing FLOOD blocks of FLOOD_SIZE bytes
+ *             (the large tier: every one sampled) as fast as they can
+ * Each worker but flood's does ALLOCS allocations of 64 bytes from one site. Prints
  * "threads T allocs A" for what ran.
  */
 #define _GNU_SOURCE
@@ -93,6 +95,20 @@ static void *worker_short(void *arg)
 	return NULL;
 }
 
+#define FLOOD	   50000
+#define FLOOD_SIZE 16384
+
+static void *worker_flood(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < FLOOD; i++) {
+		char *volatile p = malloc(FLOOD_SIZE);
+		p[0] = 1;
+		free(p);
+	}
+	return NULL;
+}
+
 static pthread_barrier_t barrier;
 static int nstress;
 
@@ -161,6 +177,11 @@ int main(int argc, char **argv)
 			usleep(10000);
 		}
 		threads = n;
+	} else if (!strcmp(mode, "flood")) {
+		for (int i = 0; i < n && i < 1024; i++)
+			pthread_create(&th[threads++], NULL, worker_flood, NULL);
+		for (int i = 0; i < threads; i++)
+			pthread_join(th[i], NULL);
 	} else if (!strcmp(mode, "stress")) {
 		nstress = n > 1024 ? 1024 : n;
 		pthread_barrier_init(&barrier, NULL, (unsigned)nstress);
