@@ -140,6 +140,10 @@ struct tally {
 	int nfns;
 	int pid; /* when set: only <pid>-*.bin/.freq */
 	uint64_t allocs, frees, files, ends, threads, dropped;
+	/* The session's shared handle for threads that ended or, with the writer
+	 * RETIRING_MAX threads behind, started (its files have tid 0): how many files,
+	 * and the calls its .freq counts. */
+	uint64_t spare_files, spare_calls;
 	unsigned named;	      /* .bin files whose thread's last name is "tt-worker" */
 	unsigned renames;     /* NAME records */
 	unsigned max_depth;   /* deepest stack recorded */
@@ -257,6 +261,12 @@ static void tally_file(const char *path, void *ctx)
 		}
 	}
 	t->named += !strcmp(name, "tt-worker");
+	const char *base = strrchr(path, '-');
+	bool spare = base && !strncmp(base, "-0.", 3);
+	t->spare_files += spare && bin;
+	if (spare && freq)
+		for (size_t i = 0; i < nsites; i++)
+			t->spare_calls += counts[i];
 	if (rc < 0 && !t->errors++)
 		snprintf(t->error, sizeof(t->error), "%s: %s", path, tt_decoder_error(d));
 	tt_decoder_destroy(d);
@@ -455,7 +465,7 @@ Test(preload, every_allocation_function_every_event)
 
 /* Returns the number of thread files named "tt-worker". */
 static unsigned threads_test(const char *mode, const char *count, unsigned want_threads,
-			     unsigned *over_2000)
+			     unsigned calls_each, unsigned *over_2000)
 {
 	struct run r;
 	/* Default sampling; rings large enough that 16 tight loops on 2 cores rarely
@@ -466,8 +476,14 @@ static unsigned threads_test(const char *mode, const char *count, unsigned want_
 	cr_assert_str_empty(r.err);
 	struct tally t = {0};
 	tally_dir(&t);
-	cr_assert_geq(t.threads, want_threads + 1, "%lu thread files for %u threads and main",
-		      (unsigned long)t.threads, want_threads);
+	/* Threads the writer could not keep up with starting (it was RETIRING_MAX
+	 * behind, thread.h: a slow file system, a loaded host) share the spare handle,
+	 * each with its calls_each allocations counted there; none vanish. */
+	uint64_t own = t.threads - t.spare_files;
+	cr_assert_geq(own + t.spare_calls / calls_each, want_threads + 1,
+		      "%lu thread files for %u threads and main (and %lu calls in the shared "
+		      "handle's)",
+		      (unsigned long)own, want_threads, (unsigned long)t.spare_calls);
 	cr_assert_eq(t.ends, t.threads, "every thread unregistered and was closed");
 	/* Sampled blocks are freed, even those glibc frees after a thread unregistered
 	 * (its TLS blocks: recorded through the spare handle). */
@@ -485,14 +501,14 @@ static unsigned threads_test(const char *mode, const char *count, unsigned want_
  * the last thread, and glibc's exit(0) comes from it. */
 Test(preload, main_thread_leaving_through_pthread_exit, .timeout = 60)
 {
-	threads_test("main_exits", NULL, 16, &(unsigned){0});
+	threads_test("main_exits", NULL, 16, 2001, &(unsigned){0});
 }
 
 /* Those workers name themselves (pthread_setname_np) after they were registered:
  * their files carry the new name. */
 Test(preload, threads_ending_with_pthread_exit)
 {
-	unsigned named = threads_test("exit", NULL, 16, &(unsigned){0});
+	unsigned named = threads_test("exit", NULL, 16, 2001, &(unsigned){0});
 	cr_assert_eq(named, 16, "%u of 16 thread files carry the name the thread gave itself",
 		     named);
 }
@@ -501,24 +517,24 @@ Test(preload, threads_ending_with_pthread_exit)
  * for their first events): the new name follows in a NAME record. */
 Test(preload, threads_renamed_after_their_files_opened)
 {
-	unsigned named = threads_test("rename", NULL, 4, &(unsigned){0});
+	unsigned named = threads_test("rename", NULL, 4, 4002, &(unsigned){0});
 	cr_assert_eq(named, 4, "%u of 4 thread files end with the name the thread gave itself",
 		     named);
 }
 
 Test(preload, cancelled_threads)
 {
-	threads_test("cancel", NULL, 16, &(unsigned){0});
+	threads_test("cancel", NULL, 16, 101, &(unsigned){0});
 }
 
 Test(preload, detached_threads)
 {
-	threads_test("detached", NULL, 16, &(unsigned){0});
+	threads_test("detached", NULL, 16, 2001, &(unsigned){0});
 }
 
 Test(preload, ten_thousand_short_lived_threads, .timeout = 240)
 {
-	threads_test("many", "10000", 10000, &(unsigned){0});
+	threads_test("many", "10000", 10000, 11, &(unsigned){0});
 }
 
 /* Threads one after another: each gets the handle the one before left (thread.c
@@ -527,13 +543,13 @@ Test(preload, ten_thousand_short_lived_threads, .timeout = 240)
 Test(preload, threads_reusing_handles_count_only_their_own)
 {
 	unsigned over;
-	threads_test("serial", "40", 40, &over);
+	threads_test("serial", "40", 40, 2001, &over);
 	cr_assert_leq(over, 1, "%u files count over 2000 calls of one site", over);
 }
 
 Test(preload, two_hundred_threads_cross_frees, .timeout = 120)
 {
-	threads_test("stress", "200", 200, &(unsigned){0});
+	threads_test("stress", "200", 200, 2001, &(unsigned){0});
 }
 
 /* After fork the child traces into its own files: exactly its own allocations
