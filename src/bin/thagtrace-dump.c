@@ -47,7 +47,7 @@ static void print_record(const struct tt_record *r)
 	case TT_REC_DROPS:
 		printf(" emitted=%" PRIu64 " dropped=%" PRIu64 " dropped_bytes=%" PRIu64,
 		       r->drops.emitted, r->drops.dropped, r->drops.dropped_bytes);
-		if (r->drops.shed) /* files before v2.1 have none */
+		if (r->drops.shed) /* older files have none (read as 0) */
 			printf(" shed=%" PRIu64, r->drops.shed);
 		break;
 	case TT_REC_END:

@@ -46,7 +46,8 @@ enum tt_record_tag {
 	TT_REC_ALLOC = 3,  /* [3, dt, ptr, size, stack_id, probability] (see below) */
 	TT_REC_FREE = 4,   /* [4, dt, ptr] */
 	TT_REC_DROPS = 5,  /* [5, emitted, dropped, dropped_alloc_bytes, shed] cumulative;
-			    * shed (sampled allocations shed under load) since v2.1 */
+			    * shed (sampled allocations shed under load) appended within
+			    * v2: absent in older files, read as 0 */
 	TT_REC_END = 6,	   /* [6, emitted, recorded, dropped, end_ticks] clean close */
 	/* .freq */
 	TT_REC_SITE = 7,     /* [7, site, count, bytes] cumulative, exact */

@@ -45,15 +45,13 @@ static inline unsigned shed_level(struct thagtrace_thread *t)
 	uint64_t head = load_relaxed(&r->head), from = r->capacity / 2 + r->capacity / 8;
 	if (__builtin_expect(head - r->tail_cache < from, 1))
 		return 0;
-	/* The shared tail, a line the writer keeps writing, at most once each 1/64 of
-	 * the ring while past 5/8: a miss on every sampled allocation cost a recorded
-	 * pair 7 ns while shedding. In between the copy overstates the fill, and k is
-	 * still known before the draw. Pairs with the consumer's store_release of
-	 * tail, as ring_reserve's refresh. */
-	if (head >= t->shed_reread) {
-		r->tail_cache = load_acquire(&r->tail);
-		t->shed_reread = head + r->capacity / 64;
-	}
+	/* The shared tail on every sampled allocation while the copy says 5/8 or
+	 * more. Reading it less often (each 1/64 of the ring the head moved) saved
+	 * nothing measurable and kept a thread shedding for thousands of allocations
+	 * after the writer had emptied its ring: while shedding hard the head hardly
+	 * moves. Pairs with the consumer's store_release of tail, as ring_reserve's
+	 * refresh. */
+	r->tail_cache = load_acquire(&r->tail);
 	uint64_t used = head - r->tail_cache;
 	if (used < from)
 		return 0;

@@ -73,7 +73,6 @@ struct thagtrace_thread {
 	uint32_t max_frames;
 	_Atomic uint64_t nested_drops; /* events from a nested (signal) call: RMW adds */
 	_Atomic uint64_t shed;	       /* sampled allocations shed under load (shed.h) */
-	uint64_t shed_reread;	       /* ring head at which shedding reads the tail again */
 	uint32_t files_on_data;	       /* set before publication: open files only once events
 					* or sites arrive (the spare handle) */
 	_Atomic uint32_t lazy;	       /* registered on first allocation: the writer reclaims it
