@@ -23,14 +23,16 @@
 # not installed is skipped, with the package that has it:
 #   apt-get install libjemalloc2 heaptrack libgoogle-perftools4
 # gperftools' profiler takes ~20 s a run at 4 threads and 8 M allocations; -q leaves
-# it out.
+# it out; -T runs libthagtrace alone (glibc, thagtrace, thagtrace-all: to compare
+# builds, or their drops).
 #
-# usage: bench/anchors.sh [-r ROUNDS] [-t THREADS] [-n TOTAL] [-q] [LIB]
+# usage: bench/anchors.sh [-r ROUNDS] [-t THREADS] [-n TOTAL] [-q] [-T] [LIB]
 #        (LIB: build/libthagtrace.so; ROUNDS 5, THREADS 4, TOTAL 8000000)
 set -u
-rounds=5 threads=4 total=8000000 quick=0
-while getopts r:t:n:q o; do
+rounds=5 threads=4 total=8000000 quick=0 alone=0
+while getopts r:t:n:qT o; do
 	case $o in
+	T) alone=1 ;;
 	r) rounds=$OPTARG ;;
 	t) threads=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -55,18 +57,24 @@ trap 'rm -rf "$work"' EXIT
 configs=("glibc||")
 configs+=("thagtrace|glibc|env LD_PRELOAD=$lib THAGTRACE_OUT=$work/out")
 configs+=("thagtrace-all|glibc|env LD_PRELOAD=$lib THAGTRACE_OUT=$work/out THAGTRACE_SAMPLE=all")
-if command -v heaptrack >/dev/null; then
+if [ $alone = 1 ]; then
+	: # libthagtrace alone
+elif command -v heaptrack >/dev/null; then
 	configs+=("heaptrack|glibc|heaptrack -o $work/out/heaptrack")
 else
 	echo "skipped heaptrack: not installed (apt-get install heaptrack)"
 fi
-if [ -f "$jemalloc" ]; then
+if [ $alone = 1 ]; then
+	:
+elif [ -f "$jemalloc" ]; then
 	configs+=("jemalloc|glibc|env LD_PRELOAD=$jemalloc")
 	configs+=("jemalloc-prof|jemalloc|env LD_PRELOAD=$jemalloc MALLOC_CONF=prof:true,lg_prof_sample:19,prof_final:true,prof_prefix:$work/out/jeprof")
 else
 	echo "skipped jemalloc, jemalloc-prof: $jemalloc not installed (apt-get install libjemalloc2)"
 fi
-if [ -f "$tcmalloc" ]; then
+if [ $alone = 1 ]; then
+	:
+elif [ -f "$tcmalloc" ]; then
 	configs+=("tcmalloc|glibc|env LD_PRELOAD=$tcmalloc")
 	[ $quick = 1 ] || configs+=("tcmalloc-heapprof|tcmalloc|env LD_PRELOAD=$tcmalloc HEAPPROFILE=$work/out/heap")
 else
