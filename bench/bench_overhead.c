@@ -29,6 +29,11 @@
  * With --touch the workload writes every byte of each block (as a program
  * initialising what it allocates) instead of one: a less allocation-bound mix.
  *
+ * Each traced row also gives the median share of its events dropped (rings full)
+ * and of the allocations shed under load (src/core/shed.h), from the trace's
+ * PROCESS_END totals (read with thagtrace-dump, beside the build's bench/): an
+ * event dropped costs nothing, so a ratio means little without them.
+ *
  * usage: bench_overhead [THREADS... ] [--total N] [--rounds R] [--pair-rounds R]
  *                       [--touch] [--also SPEC]... [--lib PATH]
  *        default: 1 4 16 200 threads, 8000000 allocations, 5 rounds
@@ -216,6 +221,41 @@ static char out_base[256];
 /* CPU seconds (user + system, every thread) of the last child run. */
 static double last_cpu, last_sys; /* the last child's user + system, and system */
 static double last_app;		  /* user + system of the workload's threads alone (no writer) */
+static char last_out[512];	  /* the last traced child's THAGTRACE_OUT, or "" */
+static char dump_path[1024];	  /* thagtrace-dump */
+
+/* Percent of the last traced run's events dropped, and of its `total` allocations
+ * shed, from its .meta files; -1 when unknown. */
+static void last_losses(long total, double *drop_pct, double *shed_pct)
+{
+	*drop_pct = *shed_pct = -1;
+	if (!last_out[0])
+		return;
+	char cmd[2200];
+	snprintf(cmd, sizeof(cmd), "'%s' %s/*.meta 2>/dev/null", dump_path, last_out);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return;
+	char line[4096];
+	double emitted = 0, dropped = 0, shed = 0;
+	bool seen = false;
+	while (fgets(line, sizeof(line), f)) {
+		const char *e = strstr(line, "\"emitted\"=>"), *d = strstr(line, "\"dropped\"=>"),
+			   *s = strstr(line, "\"shed\"=>");
+		if (strncmp(line, "process-end", 11) || !e || !d)
+			continue;
+		seen = true;
+		emitted += atof(e + 11);
+		dropped += atof(d + 11);
+		if (s)
+			shed += atof(s + 8);
+	}
+	pclose(f);
+	if (seen && emitted > 0) {
+		*drop_pct = 100 * dropped / emitted;
+		*shed_pct = 100 * shed / (double)total;
+	}
+}
 
 /* Run this program with --work (or --pair) under `how`; return wall seconds, or
  * the child's own figure for --pair. */
@@ -237,6 +277,7 @@ static double run(const char *self, const char *how, const char *kind, int threa
 			 threads);
 		envp[k++] = preload;
 		envp[k++] = out;
+		snprintf(last_out, sizeof(last_out), "%s", out + strlen("THAGTRACE_OUT="));
 		if (!strcmp(how, "all")) {
 			envp[k++] = "THAGTRACE_SAMPLE=all";
 			envp[k++] = "THAGTRACE_RING_KB=1024"; /* every event: room to keep them */
@@ -254,6 +295,8 @@ static double run(const char *self, const char *how, const char *kind, int threa
 		}
 	}
 	envp[k] = NULL;
+	if (!strcmp(how, "untraced"))
+		last_out[0] = '\0';
 	int fd[2];
 	if (pipe(fd) != 0)
 		exit(1);
@@ -324,6 +367,10 @@ int main(int argc, char **argv)
 	if (slash)
 		strcpy(slash, "/libthagtrace.so");
 	lib_path = lib;
+	snprintf(dump_path, sizeof(dump_path), "%s", lib);
+	slash = strrchr(dump_path, '/');
+	if (slash)
+		strcpy(slash, "/thagtrace-dump");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--total") && i + 1 < argc)
 			total = atol(argv[++i]);
@@ -409,6 +456,7 @@ int main(int argc, char **argv)
 	       total, touch ? "every byte written" : "one byte written per block", rounds);
 	for (int i = 0; i < nt; i++) {
 		double wall[3 + 4][64], cpu[3 + 4][64], user[3 + 4][64], app[3 + 4][64];
+		double drop[3 + 4][64], shed[3 + 4][64];
 		for (int r = 0; r < rounds; r++)
 			for (int h = 0; h < nhow; h++) {
 				wall[h][r] = run(self, how[h], touch ? "--work-touch" : "--work",
@@ -416,6 +464,7 @@ int main(int argc, char **argv)
 				cpu[h][r] = last_cpu;
 				user[h][r] = last_cpu - last_sys;
 				app[h][r] = last_app;
+				last_losses(total, &drop[h][r], &shed[h][r]);
 			}
 		double uw = median(wall[0], rounds), uc = median(cpu[0], rounds),
 		       uu = median(user[0], rounds), ua = median(app[0], rounds);
@@ -423,11 +472,18 @@ int main(int argc, char **argv)
 		       threads[i], uw, uc, uu, ua);
 		for (int h = 1; h < nhow; h++) {
 			double w = median(wall[h], rounds), c = median(cpu[h], rounds),
-			       u = median(user[h], rounds), a = median(app[h], rounds);
+			       u = median(user[h], rounds), a = median(app[h], rounds),
+			       d = median(drop[h], rounds), s = median(shed[h], rounds);
 			printf("  %-28s wall %.3f s (%.3fx)  cpu %.3f s (%.3fx)  user %.3f s "
-			       "(%.3fx)  app %.3f s (%.3fx)\n",
+			       "(%.3fx)  app %.3f s (%.3fx)",
 			       h == 1 ? "default" : how[h], w, w / uw, c, c / uc, u, u / uu, a,
 			       a / ua);
+			if (d >= 0)
+				printf("  dropped %.2f %% of events, shed %.2f %% of allocations",
+				       d, s);
+			else
+				printf("  (no trace totals: %s)", dump_path);
+			printf("\n");
 		}
 		fflush(stdout);
 	}
