@@ -555,7 +555,7 @@ struct tt_trace *tt_trace_open(const char *dir, char *err, size_t errcap)
 		}
 		if (!th->name[0])
 			snprintf(th->name, sizeof(th->name), "%s",
-				 th->tid ? "" : "(exited threads)");
+				 th->tid ? "" : "(shared handle)");
 		int pi = proc_for(t, th->pid);
 		if (pi < 0)
 			goto oom;

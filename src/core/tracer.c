@@ -199,7 +199,7 @@ bool tt_foreign_child(void)
 static void exited_handle_create(uint64_t gen)
 {
 	int err;
-	struct thagtrace_thread *t = thread_create("(exited threads)", gen, true, &err);
+	struct thagtrace_thread *t = thread_create("(shared handle)", gen, true, &err);
 	if (!t)
 		return; /* such events are then counted only */
 	if (registry_add(t, gen) != 0) {
