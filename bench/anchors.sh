@@ -16,8 +16,9 @@
 #   tcmalloc-heapprof  HEAPPROFILE=FILE (gperftools' heap profiler, every event)
 #
 # and prints the median wall and CPU (user + system of the process and what it
-# waited for: heaptrack's interpreter included) seconds of each, with two ratios:
-# to the allocator it runs on (the tool's own cost) and to glibc untraced, and for
+# waited for: heaptrack's interpreter included) seconds of each, with their ratios
+# to the allocator it runs on (the tool's own cost: wall/own, cpu/own) and the wall
+# ratio to glibc untraced (wall/glibc), and for
 # libthagtrace the median share of its events dropped (rings full) and of the
 # allocations shed under load (src/core/shed.h: the writer fell behind). What is
 # not installed is skipped, with the package that has it:
@@ -41,9 +42,9 @@ while getopts r:t:n:qT o; do
 	esac
 done
 shift $((OPTIND - 1))
-lib=$(realpath "${1:-build/libthagtrace.so}" 2>/dev/null) || { echo "$0: ${1:-build/libthagtrace.so}: not found" >&2; exit 2; }
+lib=$(realpath -e "${1:-build/libthagtrace.so}" 2>/dev/null) || { echo "$0: ${1:-build/libthagtrace.so}: not found" >&2; exit 2; }
 case $lib in *[[:space:]]*) echo "$0: $lib: a path without spaces, please" >&2; exit 2 ;; esac
-prog=$(realpath build/bench/bench_overhead 2>/dev/null) ||
+prog=$(realpath -e build/bench/bench_overhead 2>/dev/null) ||
 	{ echo "$0: build/bench/bench_overhead: build it first (meson setup build && ninja -C build)" >&2; exit 2; }
 libdir=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 jemalloc=$libdir/libjemalloc.so.2
@@ -81,7 +82,7 @@ else
 	echo "skipped tcmalloc, tcmalloc-heapprof: $tcmalloc not installed (apt-get install libgoogle-perftools4)"
 fi
 
-dump=$(realpath build/thagtrace-dump 2>/dev/null) || { echo "$0: build/thagtrace-dump: build it first" >&2; exit 2; }
+dump=$(realpath -e build/thagtrace-dump 2>/dev/null) || { echo "$0: build/thagtrace-dump: build it first" >&2; exit 2; }
 # The shares of events dropped and of allocations shed in the last run's trace, in
 # percent (its .meta's PROCESS_END totals), or "- -" when there is no trace.
 dropped() {

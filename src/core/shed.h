@@ -6,7 +6,7 @@
  * One writer drains every ring. With more busy threads than cores, a fair
  * scheduler gives it 1/(threads + 1) of the machine, and an allocation-bound
  * program then makes events faster than it can take them: without shedding, 16
- * busy threads on 2 cores lost 40 % of their sampled events to full rings, and a
+ * busy threads on 2 cores lost a quarter of their events to full rings, and a
  * lost event biases what is live (a lost free leaves its block live for ever; a
  * lost allocation takes its bytes out of every live total it was part of).
  *
