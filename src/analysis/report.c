@@ -314,8 +314,8 @@ static void text_totals(FILE *f, const struct tt_profile *p)
 	if (p->shed)
 		fprintf(f,
 			"  shed         %s sampled allocations not recorded under load (the "
-			"writer fell behind: those kept carry the lower probability, so the "
-			"estimates stay unbiased, with wider intervals)\n",
+			"writer fell behind);\n               those kept carry the lower "
+			"probability: estimates stay unbiased, intervals wider\n",
 			human_count((double)p->shed, b1, sizeof(b1)));
 	if (!p->exact_calls && p->samples)
 		fprintf(f, "  (no call-site counts (.freq): estimates are not calibrated)\n");
