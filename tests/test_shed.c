@@ -36,16 +36,21 @@ static void thread_free(struct thagtrace_thread *t)
 	free(t);
 }
 
-/* Fill the ring to `used` bytes with 64-byte records nobody consumes. */
+/* One 64-byte record in the ring (an event, as far as shedding cares). */
+static void push(struct ring *r)
+{
+	struct ring_rec *h = ring_reserve(r, 64);
+	cr_assert_not_null(h, "the ring is full");
+	h->len = 64;
+	h->type = 1;
+	ring_commit(r, 64);
+}
+
+/* Fill the ring to `used` bytes with records nobody consumes. */
 static void fill_to(struct ring *r, uint64_t used)
 {
-	while (load_relaxed(&r->head) - load_relaxed(&r->tail) + 64 <= used) {
-		struct ring_rec *h = ring_reserve(r, 64);
-		cr_assert_not_null(h);
-		h->len = 64;
-		h->type = 1;
-		ring_commit(r, 64);
-	}
+	while (load_relaxed(&r->head) - load_relaxed(&r->tail) + 64 <= used)
+		push(r);
 }
 
 /* A consumer that takes everything (as the writer would), without looking. */
@@ -139,11 +144,7 @@ Test(shed, estimates_stay_unbiased_under_shedding, .timeout = 60)
 		kept++;
 		est += (double)size / q;
 		var += (double)size * (double)size * (1.0 - q) / (q * q);
-		struct ring_rec *h = ring_reserve(r, 64);
-		cr_assert_not_null(h, "shedding keeps the ring from filling");
-		h->len = 64;
-		h->type = 1;
-		ring_commit(r, 64);
+		push(r); /* shedding keeps the ring from filling */
 	}
 	/* A good share of decisions thinned, and most still kept whole. */
 	cr_assert_gt(thinned, sampled / 10, "thinned %llu of %llu", (unsigned long long)thinned,

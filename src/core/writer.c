@@ -122,7 +122,7 @@ void writer_fork_child(void)
 	writer_fork_unlock();
 	/* The parent's files (no descriptor of them is open across a fork, sink.c):
 	 * the child writes its own. */
-	w.meta = SINK_FILE_NONE;
+	sink_file_forget(&w.meta);
 }
 
 void tt_wake_writer(void)
