@@ -25,15 +25,22 @@
 #   apt-get install libjemalloc2 heaptrack libgoogle-perftools4
 # gperftools' profiler takes ~20 s a run at 4 threads and 8 M allocations; -q leaves
 # it out; -T runs libthagtrace alone (glibc, thagtrace, thagtrace-all: to compare
-# builds, or their drops).
+# builds, or their drops); -E NAME:VAR=VALUE adds the tracer at the defaults with
+# that variable set, as config NAME (say notags:THAGTRACE_BLOCK_TAGS=0), interleaved
+# with the rest.
 #
-# usage: bench/anchors.sh [-r ROUNDS] [-t THREADS] [-n TOTAL] [-q] [-T] [LIB]
+# usage: bench/anchors.sh [-r ROUNDS] [-t THREADS] [-n TOTAL] [-q] [-T]
+#                         [-E NAME:VAR=VALUE]... [LIB]
 #        (LIB: build/libthagtrace.so; ROUNDS 5, THREADS 4, TOTAL 8000000)
 set -u
-rounds=5 threads=4 total=8000000 quick=0 alone=0
-while getopts r:t:n:qT o; do
+rounds=5 threads=4 total=8000000 quick=0 alone=0 extra=()
+while getopts r:t:n:qTE: o; do
 	case $o in
 	T) alone=1 ;;
+	E) case $OPTARG in
+		[a-z]*:THAGTRACE_*=*) extra+=("$OPTARG") ;;
+		*) echo "$0: -E $OPTARG: NAME:THAGTRACE_VAR=VALUE" >&2; exit 2 ;;
+		esac ;;
 	r) rounds=$OPTARG ;;
 	t) threads=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -58,28 +65,31 @@ trap 'rm -rf "$work"' EXIT
 configs=("glibc||")
 configs+=("thagtrace|glibc|env LD_PRELOAD=$lib THAGTRACE_OUT=$work/out")
 configs+=("thagtrace-all|glibc|env LD_PRELOAD=$lib THAGTRACE_OUT=$work/out THAGTRACE_SAMPLE=all")
-if [ $alone = 1 ]; then
-	: # libthagtrace alone
-elif command -v heaptrack >/dev/null; then
-	configs+=("heaptrack|glibc|heaptrack -o $work/out/heaptrack")
-else
-	echo "skipped heaptrack: not installed (apt-get install heaptrack)"
-fi
-if [ $alone = 1 ]; then
-	:
-elif [ -f "$jemalloc" ]; then
-	configs+=("jemalloc|glibc|env LD_PRELOAD=$jemalloc")
-	configs+=("jemalloc-prof|jemalloc|env LD_PRELOAD=$jemalloc MALLOC_CONF=prof:true,lg_prof_sample:19,prof_final:true,prof_prefix:$work/out/jeprof")
-else
-	echo "skipped jemalloc, jemalloc-prof: $jemalloc not installed (apt-get install libjemalloc2)"
-fi
-if [ $alone = 1 ]; then
-	:
-elif [ -f "$tcmalloc" ]; then
-	configs+=("tcmalloc|glibc|env LD_PRELOAD=$tcmalloc")
-	[ $quick = 1 ] || configs+=("tcmalloc-heapprof|tcmalloc|env LD_PRELOAD=$tcmalloc HEAPPROFILE=$work/out/heap")
-else
-	echo "skipped tcmalloc, tcmalloc-heapprof: $tcmalloc not installed (apt-get install libgoogle-perftools4)"
+for e in "${extra[@]}"; do
+	configs+=("${e%%:*}|glibc|env LD_PRELOAD=$lib THAGTRACE_OUT=$work/out ${e#*:}")
+done
+# The other tools, unless -T; each skipped, with the package that has it, when
+# it is not installed.
+anchor() { # NAME... -- TEST... -- PACKAGE: the configs in $pending when TEST holds
+	local names=() test=()
+	while [ "$1" != -- ]; do names+=("$1"); shift; done
+	shift
+	while [ "$1" != -- ]; do test+=("$1"); shift; done
+	if "${test[@]}" >/dev/null 2>&1; then
+		configs+=("${pending[@]}")
+	else
+		echo "skipped ${names[*]}: not installed (apt-get install $2)"
+	fi
+}
+if [ $alone = 0 ]; then
+	pending=("heaptrack|glibc|heaptrack -o $work/out/heaptrack")
+	anchor heaptrack -- command -v heaptrack -- heaptrack
+	pending=("jemalloc|glibc|env LD_PRELOAD=$jemalloc"
+		"jemalloc-prof|jemalloc|env LD_PRELOAD=$jemalloc MALLOC_CONF=prof:true,lg_prof_sample:19,prof_final:true,prof_prefix:$work/out/jeprof")
+	anchor jemalloc jemalloc-prof -- test -f "$jemalloc" -- libjemalloc2
+	pending=("tcmalloc|glibc|env LD_PRELOAD=$tcmalloc")
+	[ $quick = 1 ] || pending+=("tcmalloc-heapprof|tcmalloc|env LD_PRELOAD=$tcmalloc HEAPPROFILE=$work/out/heap")
+	anchor tcmalloc tcmalloc-heapprof -- test -f "$tcmalloc" -- libgoogle-perftools4
 fi
 
 dump=$(realpath -e build/thagtrace-dump 2>/dev/null) || { echo "$0: build/thagtrace-dump: build it first" >&2; exit 2; }
@@ -129,7 +139,9 @@ for c in "${configs[@]}"; do
 	d=$(median ${drop[$name]}) sh=$(median ${shed[$name]})
 	[ "$d" = - ] || d="$d %" sh="$sh %"
 	awk -v n="$name" -v w="${mw[$name]}" -v c="${mc[$name]}" -v bw="${mw[$base]}" \
-		-v bc="${mc[$base]}" -v gw="${mw[glibc]}" -v b="$base" -v d="$d" -v sh="$sh" 'BEGIN {
-		printf "%-18s %7.2fs %7.2fs %7.2fx (%s) %6.2fx %9.2fx %9s %9s\n", n, w, c, w / bw,
-			substr(b, 1, 5), c / bc, w / gw, d, sh }'
+		-v bc="${mc[$base]}" -v gw="${mw[glibc]}" -v b="$base" -v d="$d" -v sh="$sh" '
+		function ratio(x, y) { return y > 0 ? sprintf("%.2fx", x / y) : "-" }
+		BEGIN {
+		printf "%-18s %7.2fs %7.2fs %8s (%s) %7s %10s %9s %9s\n", n, w, c, ratio(w, bw),
+			substr(b, 1, 5), ratio(c, bc), ratio(w, gw), d, sh }'
 done
