@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../src/analysis/decode.h"
+#include "../src/analysis/trace.h"
 #include "support.h"
 
 extern char **environ;
@@ -891,35 +892,18 @@ static void count_tid_files(const char *path, void *ctx)
 
 /* What a flood's files say about shedding (shed.h). */
 struct shed_tally {
-	uint64_t allocs, below_one, not_power_of_two, shed_bins, shed_meta, dropped;
+	uint64_t allocs, below_one, not_power_of_two, shed_bins, dropped;
 	/* Over the flooding threads' .bin files (those with 16 KiB blocks): */
 	uint64_t frees, dropped_events, dropped_allocs, bad_dropped_bytes;
 	unsigned flood_sites; /* .freq files whose last count of one site is 50 000 */
-	bool meta_seen;
 };
-
-/* PROCESS_END's "shed", or -1 when the map has none. */
-static long long map_u64(const msgpack_object *map, const char *key)
-{
-	if (!map || map->type != MSGPACK_OBJECT_MAP)
-		return -1;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object_kv *kv = &map->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
-		    !memcmp(kv->key.via.str.ptr, key, strlen(key)) &&
-		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			return (long long)kv->val.via.u64;
-	}
-	return -1;
-}
 
 static void shed_file(const char *path, void *ctx)
 {
 	struct shed_tally *t = ctx;
 	size_t len = strlen(path);
-	bool meta = len > 5 && !strcmp(path + len - 5, ".meta");
 	bool freq = len > 5 && !strcmp(path + len - 5, ".freq");
-	if (!meta && !freq && (len < 4 || strcmp(path + len - 4, ".bin")))
+	if (!freq && (len < 4 || strcmp(path + len - 4, ".bin")))
 		return;
 	char err[512];
 	struct tt_decoder *d = tt_decoder_open(path, err, sizeof(err));
@@ -945,11 +929,6 @@ static void shed_file(const char *path, void *ctx)
 			shed = r.drops.shed;
 			dropped = r.drops.dropped;
 			dropped_bytes = r.drops.dropped_bytes;
-		} else if (r.tag == TT_REC_PROCESS_END) {
-			long long v = map_u64(r.meta.body, "shed");
-			cr_assert_geq(v, 0, "%s: PROCESS_END has no shed total", path);
-			t->shed_meta = (uint64_t)v;
-			t->meta_seen = true;
 		}
 	}
 	cr_assert_geq(rc, 0, "%s: %s", path, tt_decoder_error(d));
@@ -981,10 +960,15 @@ Test(preload, rings_the_writer_cannot_keep_up_with_shed_with_honest_weights, .ti
 	cr_assert_str_empty(r.err);
 	struct shed_tally t = {0};
 	support_each_file(outdir, shed_file, &t);
-	cr_assert(t.meta_seen, "no PROCESS_END in the process file");
 	cr_assert_gt(t.shed_bins, 0, "nothing shed: the rings never passed 5/8");
-	cr_assert_eq(t.shed_meta, t.shed_bins, "PROCESS_END says %llu shed, the threads %llu",
-		     (unsigned long long)t.shed_meta, (unsigned long long)t.shed_bins);
+	char err[512];
+	struct tt_trace *tr = tt_trace_open(outdir, err, sizeof(err));
+	cr_assert_not_null(tr, "%s", err);
+	cr_assert(tr->nprocs == 1 && tr->procs[0].has_end, "no PROCESS_END in the process file");
+	cr_assert_eq(tr->procs[0].end_shed, t.shed_bins,
+		     "PROCESS_END says %llu shed, the threads %llu",
+		     (unsigned long long)tr->procs[0].end_shed, (unsigned long long)t.shed_bins);
+	tt_trace_destroy(tr);
 	/* Each of the 200 000 blocks the rule sampled (all: the large tier) was kept,
 	 * shed or dropped, exactly one of the three; each kept one's free was recorded
 	 * or dropped, and no other free was recorded (a shed block is not tagged, nor

@@ -209,6 +209,7 @@ static void read_process_end(struct tt_process *p, const msgpack_object *m)
 	p->end_emitted = map_u64(m, "emitted");
 	p->end_recorded = map_u64(m, "recorded");
 	p->end_dropped = map_u64(m, "dropped");
+	p->end_shed = map_u64(m, "shed");
 	p->untraced_allocs = map_u64(m, "untraced_allocs");
 	p->untraced_bytes = map_u64(m, "untraced_bytes");
 	p->untraced_frees = map_u64(m, "untraced_frees");

@@ -53,6 +53,7 @@ struct tt_process {
 	bool last_image_ended;	   /* ... in its last image (the one after every exec) */
 	uint64_t end_ticks;	   /* then: when (its last PROCESS_END's clock record) */
 	uint64_t end_threads, end_emitted, end_recorded, end_dropped;
+	uint64_t end_shed; /* sampled allocations shed under load (0 in older files) */
 	uint64_t untraced_allocs, untraced_bytes, untraced_frees, freeset_full;
 };
 
